@@ -1,0 +1,112 @@
+"""The one interface the bot talks to a provider through, and the models in and out of it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from .errors import InvalidRequest
+
+log = logging.getLogger(__name__)
+
+REMIX_MAX_CHARS = 8192
+ProviderState = Literal["running", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    imagine: bool
+    vary_strength: bool
+    remix: bool
+    upscale: bool
+    reroll: bool
+    callbacks: bool
+    index_base: int
+
+
+@dataclass(frozen=True)
+class VaryRequest:
+    parent_task_id: str
+    index: int  # 1-4, as the member sees V1-V4
+    strength: Literal["subtle", "strong"] = "strong"
+    remix_prompt: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A provider's answer about one task, normalised."""
+
+    task_id: str
+    state: ProviderState
+    raw_status: str
+    progress: int | None = None
+    result_urls: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+    cost: Decimal | None = None
+    prompt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class Provider(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def imagine(self, prompt: str, callback_url: str | None = None) -> str: ...
+
+    async def vary(self, request: VaryRequest) -> str: ...
+
+    async def upscale(self, parent_task_id: str, index: int, callback_url: str | None = None) -> str: ...
+
+    async def status(self, task_id: str) -> TaskStatus: ...
+
+    def callback_task_id(self, body: bytes) -> str | None: ...
+
+
+def validate_index(index: int) -> None:
+    if not isinstance(index, int) or isinstance(index, bool) or not 1 <= index <= 4:
+        raise InvalidRequest(f"index {index!r}", user_message=f"Image must be 1, 2, 3 or 4 (got {index!r}).")
+
+
+def validate_remix(remix_prompt: str | None) -> None:
+    if remix_prompt is None:
+        return
+    if not remix_prompt.strip():
+        raise InvalidRequest(
+            "empty remix", user_message="The remix prompt is empty; write a prompt or leave it out."
+        )
+    if len(remix_prompt) > REMIX_MAX_CHARS:
+        raise InvalidRequest(
+            "remix too long",
+            user_message=f"The remix prompt is {len(remix_prompt)} characters; the limit is {REMIX_MAX_CHARS}.",
+        )
+
+
+def validate_callback(url: str | None) -> None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise InvalidRequest(
+            "callback scheme", user_message="The callback URL must start with http:// or https://."
+        )
+
+
+def validate_prompt(prompt: str) -> None:
+    if not prompt.strip():
+        raise InvalidRequest("empty prompt", user_message="The prompt is empty; describe the image you want.")
+    if len(prompt) > REMIX_MAX_CHARS:
+        raise InvalidRequest(
+            "prompt too long",
+            user_message=f"The prompt is {len(prompt)} characters; the limit is {REMIX_MAX_CHARS}.",
+        )
+
+
+def parse_json_object(body: bytes) -> dict[str, Any] | None:
+    """A callback or answer body as a JSON object, or None when it is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

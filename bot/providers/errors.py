@@ -1,0 +1,101 @@
+"""Domain errors (providers.md section 3). Each carries the plain-words message a member sees.
+
+`BotError` is the root of every expected failure: the command tree's error handler shows
+`user_message` ephemerally and logs nothing alarming. Provider errors add the provider's own code.
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """An expected failure with a message meant for the member."""
+
+    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
+        super().__init__(detail or user_message)
+        self.user_message = user_message
+
+
+class ProviderError(BotError):
+    """A provider said no, or could not be reached. `code` is the provider's own code when known."""
+
+    default_message = "The image provider returned an error."
+    retryable = False
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        provider: str = "",
+        code: str | None = None,
+        retry_after: float | None = None,
+        user_message: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.code = code
+        self.detail = detail
+        self.retry_after = retry_after
+        message = user_message or self.default_message
+        if code:
+            message = f"{message} (provider code {code})"
+        super().__init__(message, detail=f"{type(self).__name__} {provider} {code or '-'}: {detail}")
+
+
+class InvalidRequest(ProviderError):
+    default_message = "The provider rejected the request as invalid."
+
+
+class NotFound(ProviderError):
+    default_message = (
+        "The provider no longer knows that image (results expire after about 15 days). "
+        "Start from a new grid with /imagine."
+    )
+
+
+class AuthError(ProviderError):
+    default_message = (
+        "The bot is misconfigured: the provider refused its API key. This is the server's setup, "
+        "not you; an admin has been told in the log."
+    )
+
+
+class OutOfCredits(ProviderError):
+    default_message = "The server's provider account is out of credits. Ask an admin to top it up."
+
+
+class RateLimited(ProviderError):
+    default_message = "The provider is busy right now; your request is queued and will go through."
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    default_message = "The provider is unavailable (maintenance or an outage); it will be retried."
+    retryable = True
+
+
+class OutcomeUnknown(ProviderUnavailable):
+    """The request was sent but no answer came (timeout, dropped connection, HTTP 5xx).
+
+    For a create this means the provider may have charged for it: never re-send blindly.
+    """
+
+    default_message = "The provider did not answer in time."
+
+
+class GenerationFailed(ProviderError):
+    default_message = (
+        "The generation failed at the provider (often a moderation filter). "
+        "Try another image or a different prompt."
+    )
+
+
+class FeatureDisabled(ProviderError):
+    default_message = "This provider has that feature switched off right now."
+
+
+class MalformedResponse(ProviderError):
+    default_message = "The provider sent an answer the bot could not read; it will be retried."
+    retryable = True
+
+
+class Unsupported(BotError):
+    """The configured provider cannot do what was asked (remix on midapi, say)."""

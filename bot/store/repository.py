@@ -1,0 +1,356 @@
+"""The task store: one aiosqlite connection (the single writer), parameterised SQL, typed records out.
+
+aiosqlite runs SQLite on its own thread, so no query blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import string
+import time
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..config import DatabaseLocation
+from .migrations import LATEST, MIGRATIONS
+from .models import FINISHED, UNFINISHED, GuildControls, NewTask, Strength, Task, TaskState, UserSettings
+
+log = logging.getLogger(__name__)
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+ID_LENGTH = 6
+_UNFINISHED_SQL = "('queued', 'submitted', 'running')"
+_FINISHED_SQL = "('succeeded', 'failed', 'timed_out', 'cancelled')"
+_UPDATABLE = frozenset(Task.__dataclass_fields__) - {
+    "id",
+    "provider",
+    "kind",
+    "request_key",
+    "user_id",
+    "created_at",
+}
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message is one line for the operator."""
+
+
+def new_short_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+class Store:
+    def __init__(self, connection: aiosqlite.Connection, location: DatabaseLocation) -> None:
+        self._db = connection
+        self.location = location
+
+    # --- opening and closing ---------------------------------------------------------------------
+    @classmethod
+    async def open(cls, location: DatabaseLocation) -> Store:
+        """Open (creating the data directory if missing) and migrate; raise `StoreError` clearly."""
+        if not location.in_memory:
+            path = Path(location.path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the data directory {path.parent}: {exc.strerror}") from exc
+            if path.is_dir():  # noqa: ASYNC240 - one stat at start-up
+                raise StoreError(f"database path {path} is a directory, not a file")
+        try:
+            connection = await aiosqlite.connect(location.path, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the database {location.path}: {exc}") from exc
+        connection.row_factory = aiosqlite.Row
+        store = cls(connection, location)
+        try:
+            await store._prepare()
+        except sqlite3.DatabaseError as exc:
+            await connection.close()
+            raise StoreError(_explain(location.path, exc)) from exc
+        return store
+
+    async def _prepare(self) -> None:
+        await self._db.execute("PRAGMA foreign_keys = ON")
+        await self._db.execute("PRAGMA busy_timeout = 5000")
+        if not self.location.in_memory:
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self.migrate()
+        await self.check_writable()
+
+    async def migrate(self, target: int | None = None) -> int:
+        """Apply every step above the file's version, each in its own transaction; return the version."""
+        target = LATEST if target is None else target
+        version = await self.schema_version()
+        if version > LATEST:
+            raise StoreError(
+                f"database schema version {version} is newer than this bot ({LATEST}); upgrade the bot"
+            )
+        for number in range(version + 1, target + 1):
+            statements = [s.strip() for s in MIGRATIONS[number - 1].split(";") if s.strip()]
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+            log.info("store: migrated to schema version %d", number)
+        return await self.schema_version()
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def check_writable(self) -> None:
+        """A real write, so a read-only file or full disk shows at start and in /healthz."""
+        await self._db.execute("UPDATE meta SET value = ? WHERE key = 'heartbeat'", (str(time.time()),))
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # --- tasks -----------------------------------------------------------------------------------
+    async def insert_task(self, new: NewTask, *, now: float | None = None) -> Task:
+        now = time.time() if now is None else now
+        for _ in range(10):
+            task_id = new_short_id()
+            try:
+                await self._db.execute(
+                    """INSERT INTO tasks (id, provider, kind, parent_id, parent_provider_task_id, image_index,
+                        strength, prompt, remix_prompt, request_key, user_id, guild_id, channel_id, state,
+                        created_at, next_check_at, last_progress_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)""",
+                    (
+                        task_id,
+                        new.provider,
+                        new.kind,
+                        new.parent_id,
+                        new.parent_provider_task_id,
+                        new.image_index,
+                        new.strength,
+                        new.prompt,
+                        new.remix_prompt,
+                        new.request_key,
+                        new.user_id,
+                        new.guild_id,
+                        new.channel_id,
+                        now,
+                        now,
+                        now,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "tasks.id" in str(exc):
+                    continue  # a short-id collision: draw again
+                raise
+            task = await self.get(task_id)
+            assert task is not None
+            return task
+        raise StoreError("could not draw a free task id")
+
+    async def update(self, task_id: str, **fields: Any) -> Task:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        values = [_to_column(value) for value in fields.values()]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self._db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*values, task_id))
+        task = await self.get(task_id)
+        if task is None:
+            raise KeyError(task_id)
+        return task
+
+    async def increment(self, task_id: str, column: str) -> None:
+        if column not in ("status_reads", "poll_count", "delivery_attempts"):
+            raise ValueError(column)
+        await self._db.execute(f"UPDATE tasks SET {column} = {column} + 1 WHERE id = ?", (task_id,))
+
+    async def get(self, task_id: str) -> Task | None:
+        return await self._one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+
+    async def by_provider_id(self, provider: str, provider_task_id: str) -> Task | None:
+        return await self._one(
+            "SELECT * FROM tasks WHERE provider = ? AND provider_task_id = ? ORDER BY created_at DESC LIMIT 1",
+            (provider, provider_task_id),
+        )
+
+    async def find(self, reference: str, provider: str) -> Task | None:
+        """By the bot's short id first, then by the provider's task id."""
+        reference = reference.strip()
+        return await self.get(reference.lower()) or await self.by_provider_id(provider, reference)
+
+    async def active_duplicate(self, user_id: int, request_key: str) -> Task | None:
+        return await self._one(
+            f"""SELECT * FROM tasks WHERE user_id = ? AND request_key = ? AND state IN {_UNFINISHED_SQL}
+                ORDER BY created_at LIMIT 1""",
+            (user_id, request_key),
+        )
+
+    async def unfinished_for_user(self, user_id: int) -> list[Task]:
+        return await self._many(
+            f"SELECT * FROM tasks WHERE user_id = ? AND state IN {_UNFINISHED_SQL} ORDER BY created_at",
+            (user_id,),
+        )
+
+    async def user_log(
+        self, user_id: int, *, states: Sequence[TaskState] | None = None, page: int = 1, per_page: int = 10
+    ) -> tuple[list[Task], int]:
+        """One page of a member's tasks, newest first, and how many there are in all."""
+        where, params = "user_id = ?", [user_id]
+        if states:
+            where += f" AND state IN ({', '.join('?' for _ in states)})"
+            params.extend(states)  # type: ignore[arg-type]
+        async with self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", params) as cursor:
+            row = await cursor.fetchone()
+        total = int(row[0]) if row else 0
+        offset = max(0, page - 1) * per_page
+        tasks = await self._many(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*params, per_page, offset),
+        )
+        return tasks, total
+
+    async def due_tasks(self, now: float, limit: int) -> list[Task]:
+        return await self._many(
+            f"""SELECT * FROM tasks WHERE state IN {_UNFINISHED_SQL} AND next_check_at <= ?
+                ORDER BY next_check_at LIMIT ?""",
+            (now, limit),
+        )
+
+    async def undelivered(self, now: float, limit: int) -> list[Task]:
+        return await self._many(
+            f"""SELECT * FROM tasks WHERE state IN {_FINISHED_SQL} AND delivered_at IS NULL
+                AND COALESCE(next_delivery_at, 0) <= ? ORDER BY finished_at LIMIT ?""",
+            (now, limit),
+        )
+
+    async def next_wake_at(self) -> float | None:
+        """The earliest moment the engine has work: a due check or a due delivery."""
+        async with self._db.execute(
+            f"""SELECT MIN(t) FROM (
+                  SELECT MIN(next_check_at) AS t FROM tasks WHERE state IN {_UNFINISHED_SQL}
+                  UNION ALL
+                  SELECT MIN(COALESCE(next_delivery_at, 0)) FROM tasks
+                   WHERE state IN {_FINISHED_SQL} AND delivered_at IS NULL)"""
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def counts_by_state(self) -> dict[str, int]:
+        async with self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state") as cursor:
+            rows = await cursor.fetchall()
+        counts: dict[str, int] = dict.fromkeys(UNFINISHED + FINISHED, 0)
+        counts.update({str(row[0]): int(row[1]) for row in rows})
+        return counts
+
+    async def undelivered_count(self) -> int:
+        async with self._db.execute(
+            f"SELECT COUNT(*) FROM tasks WHERE state IN {_FINISHED_SQL} AND delivered_at IS NULL"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    # --- limits ----------------------------------------------------------------------------------
+    async def spend_since(self, guild_id: int, since: float, default_cost: Decimal) -> Decimal:
+        """What a guild's requests cost since `since`: the provider's cost, or `default_cost` each."""
+        rows = await self._db.execute_fetchall(
+            """SELECT cost FROM tasks WHERE guild_id = ? AND created_at >= ?
+               AND (provider_task_id IS NOT NULL OR create_uncertain = 1)""",
+            (guild_id, since),
+        )
+        return sum((Decimal(row[0]) if row[0] is not None else default_cost for row in rows), Decimal(0))
+
+    async def requests_since(self, user_id: int, since: float) -> int:
+        async with self._db.execute(
+            """SELECT COUNT(*) FROM tasks WHERE user_id = ? AND created_at >= ?
+               AND NOT (state = 'failed' AND provider_task_id IS NULL AND create_uncertain = 0)""",
+            (user_id, since),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    # --- member settings and guild controls ------------------------------------------------------
+    async def user_settings(self, user_id: int) -> UserSettings:
+        async with self._db.execute(
+            "SELECT strength, remix FROM user_settings WHERE user_id = ?", (user_id,)
+        ) as c:
+            row = await c.fetchone()
+        if row is None:
+            return UserSettings(user_id)
+        return UserSettings(user_id, row[0], bool(row[1]))
+
+    async def save_user_settings(
+        self, user_id: int, *, strength: Strength | None = None, remix: bool | None = None
+    ) -> UserSettings:
+        current = await self.user_settings(user_id)
+        updated = UserSettings(
+            user_id, strength or current.strength, current.remix if remix is None else remix
+        )
+        await self._db.execute(
+            """INSERT INTO user_settings (user_id, strength, remix, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (user_id) DO UPDATE SET strength = excluded.strength, remix = excluded.remix,
+               updated_at = excluded.updated_at""",
+            (user_id, updated.strength, int(updated.remix), time.time()),
+        )
+        return updated
+
+    async def guild_controls(self, guild_id: int) -> GuildControls:
+        async with self._db.execute(
+            "SELECT paused, paused_by, paused_at FROM guild_controls WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (
+            GuildControls(guild_id) if row is None else GuildControls(guild_id, bool(row[0]), row[1], row[2])
+        )
+
+    async def set_guild_paused(self, guild_id: int, paused: bool, by: int | None) -> GuildControls:
+        now = time.time()
+        await self._db.execute(
+            """INSERT INTO guild_controls (guild_id, paused, paused_by, paused_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (guild_id) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by,
+               paused_at = excluded.paused_at""",
+            (guild_id, int(paused), by, now),
+        )
+        return GuildControls(guild_id, paused, by, now)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    async def _one(self, sql: str, params: Iterable[Any]) -> Task | None:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            row = await cursor.fetchone()
+        return Task.from_row(dict(row)) if row is not None else None
+
+    async def _many(self, sql: str, params: Iterable[Any]) -> list[Task]:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            rows = await cursor.fetchall()
+        return [Task.from_row(dict(row)) for row in rows]
+
+
+def _to_column(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return json.dumps(list(value))
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _explain(path: str, exc: sqlite3.DatabaseError) -> str:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return f"the database {path} is read-only; give the bot write access to the file and its directory"
+    if "not a database" in text or "malformed" in text:
+        return f"the database {path} is corrupt or not a SQLite file ({text}); restore it from a backup"
+    if "unable to open" in text:
+        return f"cannot open the database {path} ({text}); check the path and permissions"
+    return f"the database {path} cannot be used: {text}"

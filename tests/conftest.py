@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.providers.midapi import MidapiClient
+from bot.providers.vtrix import VtrixClient
+from tests.fakes.midapi import FakeMidapi
+from tests.fakes.vtrix import FakeVtrix
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+async def fake_midapi() -> AsyncIterator[FakeMidapi]:
+    async with FakeMidapi(duration_s=0.3) as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+async def fake_vtrix() -> AsyncIterator[FakeVtrix]:
+    async with FakeVtrix(duration_s=0.3) as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def midapi(session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> MidapiClient:
+    return MidapiClient(session, api_key="test-key", base_url=fake_midapi.base_url, timeout_s=2)
+
+
+@pytest.fixture
+def vtrix(session: aiohttp.ClientSession, fake_vtrix: FakeVtrix) -> VtrixClient:
+    return VtrixClient(session, api_key="test-key", base_url=fake_vtrix.base_url, timeout_s=2)

@@ -1,0 +1,36 @@
+"""Small builders the tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.config import Settings, load_settings
+
+
+def make_settings(**env: str) -> Settings:
+    base = {
+        "DISCORD_TOKEN": "discord-test-token",
+        "MIDAPI_API_KEY": "test-key",
+        "VTRIX_API_KEY": "test-key",
+        "POLL_FIRST_S": "0.05",
+        "POLL_MAX_S": "0.2",
+        "TASK_TIMEOUT_S": "30",
+        "DATABASE_URL": "sqlite:///:memory:",
+    }
+    base.update(env)
+    return load_settings(base)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Wait until `check()` returns something truthy; return it, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)
