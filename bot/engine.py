@@ -169,6 +169,7 @@ class Engine:
         self.state.running = False
         if self._loop_task is not None:
             self._loop_task.cancel()
+            self.wake()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
@@ -252,11 +253,11 @@ class Engine:
 
     # --- creating at the provider ----------------------------------------------------------------
     async def _create(self, task: Task) -> Task:
-        now = time.time()
-        task = await self.store.update(task.id, create_started_at=now)
-        callback = self.callback_url(task.id) if self.callback_url else None
+        # Claimed before the first await, so the loop never mistakes this create for an interrupted one.
         self._creating.add(task.id)
         try:
+            task = await self.store.update(task.id, create_started_at=time.time())
+            callback = self.callback_url(task.id) if self.callback_url else None
             provider_task_id = await self._send_create(task, callback)
         except RateLimited as exc:
             self._pause(exc)
@@ -347,7 +348,7 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------------
     async def _run(self) -> None:
         log.info("engine: started (concurrency %d)", self.settings.engine_concurrency)
-        while True:
+        while self.state.running:
             try:
                 await self._tick()
             except asyncio.CancelledError:
@@ -369,8 +370,10 @@ class Engine:
             await asyncio.sleep(0)
             return
         self._wake.clear()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _next_wake_at(self) -> float | None:
         try:
@@ -433,7 +436,7 @@ class Engine:
     # --- following one task ----------------------------------------------------------------------
     async def _check(self, task: Task) -> None:
         fresh = await self.store.get(task.id)
-        if fresh is None or fresh.finished:
+        if fresh is None or fresh.finished or fresh.id in self._creating:
             return
         task = fresh
         now = time.time()
@@ -595,7 +598,7 @@ class Engine:
             return
         except Exception as exc:
             attempts = fresh.delivery_attempts + 1
-            wait = min(MAX_DELIVERY_BACKOFF_S, 2.0**attempts) * random.uniform(0.9, 1.1)
+            wait = min(MAX_DELIVERY_BACKOFF_S, 2.0 ** (attempts - 1)) * random.uniform(0.9, 1.1)
             log.warning(
                 "task %s: delivery attempt %d failed (%s); retrying in %.0fs", task.id, attempts, exc, wait
             )

@@ -66,7 +66,9 @@ class WebServer:
             log.warning("callback with a wrong token or provider rejected (from %s)", request.remote)
             raise web.HTTPNotFound()
         if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_CALLBACK_BYTES, actual_size=request.content_length)
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=MAX_CALLBACK_BYTES, actual_size=request.content_length
+            )
         try:
             body = await request.content.read(MAX_CALLBACK_BYTES + 1)
         except asyncio.CancelledError:

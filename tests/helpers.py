@@ -24,7 +24,9 @@ def make_settings(**env: str) -> Settings:
     return load_settings(base)
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02
+) -> Any:
     """Wait until `check()` returns something truthy; return it, or fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:

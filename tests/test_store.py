@@ -19,7 +19,16 @@ def location(path: Path) -> DatabaseLocation:
 
 
 def new(user: int = 1, key: str = "k", **fields: object) -> NewTask:
-    return NewTask(provider="midapi", kind="imagine", user_id=user, guild_id=10, channel_id=20, request_key=key, prompt="p", **fields)  # type: ignore[arg-type]
+    return NewTask(
+        provider="midapi",
+        kind="imagine",
+        user_id=user,
+        guild_id=10,
+        channel_id=20,
+        request_key=key,
+        prompt="p",
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 async def test_fresh_file_migrates_to_latest_with_wal(tmp_path: Path) -> None:
@@ -56,7 +65,9 @@ async def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -
         await store.close()
 
 
-async def test_failed_migration_rolls_back_and_keeps_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_failed_migration_rolls_back_and_keeps_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bot.store import repository
 
     monkeypatch.setattr(repository, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE ok (x); CREATE TABLE broken ("])

@@ -1,0 +1,414 @@
+"""The task engine against the loopback fake providers, on real SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.callbacks import CallbackTokens
+from bot.config import DatabaseLocation, Settings
+from bot.engine import Engine, SubmitRequest, TooManyActive, UndeliverableError
+from bot.metrics import Metrics
+from bot.providers.base import Provider
+from bot.providers.midapi import MidapiClient
+from bot.providers.vtrix import VtrixClient
+from bot.store import Store, Task
+from bot.web import WebServer
+from tests.fakes.midapi import FakeMidapi
+from tests.fakes.vtrix import FakeVtrix
+from tests.helpers import eventually, make_settings
+
+
+@dataclass
+class Deliveries:
+    tasks: list[Task] = field(default_factory=list)
+    fail_times: int = 0
+    gone: bool = False
+
+    async def __call__(self, task: Task) -> int | None:
+        if self.gone:
+            raise UndeliverableError("channel deleted and DMs closed")
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise ConnectionError("discord hiccup")
+        self.tasks.append(task)
+        return 9000 + len(self.tasks)
+
+
+@dataclass
+class Rig:
+    store: Store
+    engine: Engine
+    fake: FakeMidapi | FakeVtrix
+    deliveries: Deliveries
+    path: Path
+    settings: Settings
+    session: aiohttp.ClientSession
+
+    async def imagine(self, prompt: str = "a castle", user: int = 1) -> Task:
+        return (await self.engine.submit(SubmitRequest("imagine", user, 10, 20, prompt=prompt))).task
+
+    async def finished(self, task_id: str) -> Task:
+        async def done() -> Task | None:
+            task = await self.store.get(task_id)
+            return task if task and task.finished and task.delivered else None
+
+        return await eventually(done, timeout=10)  # type: ignore[no-any-return]
+
+
+async def build(
+    tmp_path: Path, session: aiohttp.ClientSession, fake: FakeMidapi | FakeVtrix, **env: str
+) -> Rig:
+    settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env)
+    store = await Store.open(settings.database)
+    provider: Provider
+    if isinstance(fake, FakeMidapi):
+        provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
+    else:
+        provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
+    deliveries = Deliveries()
+    engine = Engine(store, provider, settings, deliver=deliveries, metrics=Metrics())
+    engine.start()
+    return Rig(store, engine, fake, deliveries, tmp_path / "bot.sqlite3", settings, session)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> AsyncIterator[Rig]:
+    built = await build(tmp_path, session, fake_midapi)
+    yield built
+    await built.engine.stop()
+    await built.store.close()
+
+
+async def test_normal_completion_is_delivered_once(rig: Rig) -> None:
+    task = await rig.imagine()
+    assert task.state == "submitted" and task.provider_task_id
+    done = await rig.finished(task.id)
+    assert done.state == "succeeded" and len(done.result_urls) == 4 and done.result_message_id == 9001
+    assert done.status_reads >= 1 and done.progress == 100
+    await asyncio.sleep(0.3)
+    assert [t.id for t in rig.deliveries.tasks] == [task.id]
+    assert len(rig.fake.creates()) == 1
+
+
+async def test_variation_of_a_finished_grid(rig: Rig) -> None:
+    parent = await rig.finished((await rig.imagine()).id)
+    result = await rig.engine.submit(
+        SubmitRequest("vary", 2, 10, 20, parent=parent, index=2, strength="strong")
+    )
+    done = await rig.finished(result.task.id)
+    assert done.state == "succeeded" and done.user_id == 2 and done.parent_id == parent.id
+    assert rig.fake.calls("vary")[0].body == {"taskId": parent.provider_task_id, "imageIndex": 1}
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (400, "rejected the request"),
+        (401, "misconfigured"),
+        (402, "out of credits"),
+        (404, "new grid"),
+        (422, "rejected the request"),
+        (500, "unavailable"),
+        (501, "generation failed"),
+        (505, "switched off"),
+    ],
+)
+async def test_create_failure_codes_end_failed_with_member_message(rig: Rig, code: int, words: str) -> None:
+    rig.fake.forced_code = code  # type: ignore[union-attr]
+    task = await rig.imagine()
+    assert task.state == "failed" and task.error_code == str(code)
+    assert words in (task.error_message or "") and f"provider code {code}" in (task.error_message or "")
+    assert task.delivered  # answered in the interaction itself, not posted again
+
+
+async def test_generation_failure_during_follow_up(rig: Rig) -> None:
+    rig.fake.fail_next_task(501, "moderation: banned words")
+    done = await rig.finished((await rig.imagine()).id)
+    assert done.state == "failed" and done.error_code == "501"
+    assert "generation failed" in (done.error_message or "") and "banned words" in (done.error_message or "")
+    assert rig.deliveries.tasks[0].id == done.id  # the member is told in the channel
+
+
+async def test_maintenance_on_create_queues_then_completes(rig: Rig) -> None:
+    rig.fake.inject("create", "maintenance")
+    task = await rig.imagine()
+    assert task.state == "queued" and rig.engine.state.paused()
+    done = await rig.finished(task.id)
+    assert done.state == "succeeded" and len(rig.fake.creates()) == 2
+
+
+async def test_429_retry_after_is_honoured(rig: Rig) -> None:
+    task = await rig.imagine()
+    rig.fake.inject("status", "429", retry_after=2)
+    done = await rig.finished(task.id)
+    assert done.state == "succeeded"
+    limited = next(r for r in rig.fake.requests if r.call == "status")
+    after = [r for r in rig.fake.requests if r.at > limited.at]
+    assert after, "the engine never asked again"
+    assert min(r.at for r in after) - limited.at >= 1.95
+
+
+async def test_timeout_without_progress(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    rig = await build(tmp_path, session, fake_midapi, TASK_TIMEOUT_S="1")
+    try:
+        task = await rig.imagine("a stalled thing [stuck]")
+        done = await rig.finished(task.id)
+        assert done.state == "timed_out" and "no progress" in (done.error_message or "")
+    finally:
+        await rig.engine.stop()
+        await rig.store.close()
+
+
+async def test_dedupe_returns_the_existing_task(rig: Rig) -> None:
+    parent = await rig.finished((await rig.imagine()).id)
+    request = SubmitRequest("vary", 3, 10, 20, parent=parent, index=1, strength="strong")
+    first, second = await asyncio.gather(rig.engine.submit(request), rig.engine.submit(request))
+    assert {first.existing, second.existing} == {False, True}
+    assert first.task.id == second.task.id and len(rig.fake.calls("vary")) == 1
+
+
+async def test_per_member_cap_lists_unfinished(rig: Rig) -> None:
+    rig.fake.duration_s = 5
+    tasks = [await rig.imagine(f"prompt {n}", user=4) for n in range(3)]
+    with pytest.raises(TooManyActive) as caught:
+        await rig.imagine("one too many", user=4)
+    for task in tasks:
+        assert task.id in caught.value.user_message
+    assert "limit is 3" in caught.value.user_message
+    await rig.imagine("someone else", user=5)
+
+
+async def test_unknown_create_outcome_is_never_resent(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    rig = await build(tmp_path, session, fake_midapi)
+    rig.engine.reconcile_window_s = 0.5
+    try:
+        rig.fake.inject("create", "http500")
+        task = await rig.imagine()
+        assert task.state == "submitted" and task.create_uncertain and task.provider_task_id is None
+        done = await rig.finished(task.id)
+        assert done.state == "failed" and "not charged twice" in (done.error_message or "")
+        assert len(rig.fake.creates()) == 1
+    finally:
+        await rig.engine.stop()
+        await rig.store.close()
+
+
+async def test_restart_mid_task_delivers_once_without_second_create(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    fake_midapi.duration_s = 1.0
+    first = await build(tmp_path, session, fake_midapi)
+    task = await first.imagine()
+    await asyncio.sleep(0.2)
+    await first.engine.stop()  # the process "dies" mid-task
+    await first.store.close()
+    second = await build(tmp_path, session, fake_midapi)
+    try:
+        done = await second.finished(task.id)
+        await asyncio.sleep(0.3)
+        assert done.state == "succeeded"
+        assert [t.id for t in second.deliveries.tasks] == [task.id] and first.deliveries.tasks == []
+        assert len(fake_midapi.creates()) == 1
+    finally:
+        await second.engine.stop()
+        await second.store.close()
+
+
+async def test_interrupted_create_is_reconciled_not_resent(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    rig = await build(tmp_path, session, fake_midapi)
+    await rig.engine.stop()
+    # A create that a dead process had started: recorded as started, never answered.
+    from bot.store import NewTask
+
+    task = await rig.store.insert_task(NewTask("midapi", "imagine", 1, 10, 20, "k", prompt="x"))
+    await rig.store.update(task.id, create_started_at=time.time())
+    engine = Engine(
+        rig.store, rig.engine.provider, rig.settings, deliver=rig.deliveries, reconcile_window_s=0.3
+    )
+    engine.start()
+    try:
+        done = await rig.finished(task.id)
+        assert done.state == "failed" and fake_midapi.creates() == []
+    finally:
+        await engine.stop()
+        await rig.store.close()
+
+
+async def test_delivery_retries_until_it_succeeds(rig: Rig) -> None:
+    rig.deliveries.fail_times = 2
+    done = await rig.finished((await rig.imagine()).id)
+    assert done.delivery_attempts == 2 and done.result_message_id is not None and done.delivery_error is None
+
+
+async def test_undeliverable_result_stays_in_the_log(rig: Rig) -> None:
+    rig.deliveries.gone = True
+    done = await rig.finished((await rig.imagine()).id)
+    assert done.state == "succeeded" and "channel deleted" in (done.delivery_error or "")
+
+
+async def test_one_bad_task_does_not_stop_others(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = await rig.imagine("bad")
+    original = rig.engine.provider.status
+
+    async def broken(task_id: str):  # type: ignore[no-untyped-def]
+        if task_id == bad.provider_task_id:
+            raise RuntimeError("a bug in one task")
+        return await original(task_id)
+
+    monkeypatch.setattr(rig.engine.provider, "status", broken)
+    good = await rig.imagine("good")
+    assert (await rig.finished(good.id)).state == "succeeded"
+    assert rig.engine.state.errors >= 1 and rig.engine.state.running
+
+
+async def test_vtrix_vary_with_strength_and_remix(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_vtrix: FakeVtrix
+) -> None:
+    rig = await build(tmp_path, session, fake_vtrix, MJ_PROVIDER="vtrix")
+    try:
+        parent = await rig.finished((await rig.imagine("a forest")).id)
+        result = await rig.engine.submit(
+            SubmitRequest(
+                "vary", 1, 10, 20, parent=parent, index=4, strength="subtle", remix_prompt="in snow"
+            )
+        )
+        done = await rig.finished(result.task.id)
+        assert done.state == "succeeded" and str(done.cost) == "0.04"
+        assert fake_vtrix.calls("vary")[0].body == {
+            "model": "midjourney_variation",
+            "jobId": parent.provider_task_id,
+            "imageNo": 3,
+            "type": 0,
+            "remixPrompt": "in snow",
+        }
+    finally:
+        await rig.engine.stop()
+        await rig.store.close()
+
+
+# --- callbacks through the built-in web server ---------------------------------------------------
+
+
+async def test_callback_wakes_task_and_forged_one_is_404(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    # Slow polling, so only the callback can explain a fast finish.
+    rig = await build(tmp_path, session, fake_midapi, POLL_FIRST_S="20", POLL_MAX_S="30")
+    metrics = Metrics()
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=metrics, tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
+    server.tokens = tokens
+    rig.engine.callback_url = tokens.url
+    try:
+        task = await rig.imagine()
+        assert fake_midapi.calls("imagine")[0].body["callBackUrl"] == tokens.url(task.id)
+        done = await rig.finished(task.id)
+        assert done.state == "succeeded" and done.status_reads == 1
+        assert fake_midapi.callbacks_posted[0][2] == 200
+
+        other = await rig.imagine("another")
+        forged = f"http://127.0.0.1:{server.port}/callbacks/midapi/{other.id}.{'0' * 64}"
+        async with session.post(forged, json={"code": 200, "data": {"taskId": "x"}}) as response:
+            assert response.status == 404
+        wrong_provider = tokens.url(other.id).replace("/midapi/", "/vtrix/")
+        async with session.post(wrong_provider, json={}) as response:
+            assert response.status == 404
+        big = tokens.url(other.id)
+        async with session.post(big, data=b"x" * (65 * 1024)) as response:
+            assert response.status == 413
+        unchanged = await rig.store.get(other.id)
+        assert unchanged is not None and unchanged.next_check_at == other.next_check_at
+    finally:
+        await server.stop()
+        await rig.engine.stop()
+        await rig.store.close()
+
+
+async def test_callback_reconciles_an_unknown_create(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    rig = await build(tmp_path, session, fake_midapi)
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
+    server.tokens = tokens
+    rig.engine.callback_url = tokens.url
+    try:
+        # The provider takes the create but the answer is lost (slower than the client's timeout).
+        rig.fake.inject("create", "slow", delay_s=1.5)
+        task = await rig.imagine()
+        assert task.create_uncertain and task.provider_task_id is None
+        done = await rig.finished(task.id)
+        assert done.state == "succeeded" and done.provider_task_id in fake_midapi.tasks
+        assert len(fake_midapi.creates()) == 1
+    finally:
+        await server.stop()
+        await rig.engine.stop()
+        await rig.store.close()
+
+
+async def test_healthz_and_metrics(rig: Rig, session: aiohttp.ClientSession) -> None:
+    metrics = rig.engine.metrics
+    assert metrics is not None
+    connected = {"value": True}
+    server = WebServer(
+        engine=rig.engine,
+        store=rig.store,
+        metrics=metrics,
+        tokens=None,
+        max_lag_s=60,
+        gateway_connected=lambda: connected["value"],
+    )
+    await server.start("127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        await rig.finished((await rig.imagine()).id)
+        async with session.get(base + "/healthz") as response:
+            assert response.status == 200 and (await response.json())["ok"] is True
+        async with session.get(base + "/metrics") as response:
+            text = await response.text()
+        assert 'mjbot_tasks{state="succeeded"} 1.0' in text
+        assert "mjbot_status_reads_per_task_count 1.0" in text
+        assert "mjbot_delivery_seconds_count 1.0" in text
+        assert "mjbot_engine_lag_seconds" in text and "mjbot_interaction_ack_seconds" in text
+        connected["value"] = False
+        async with session.get(base + "/healthz") as response:
+            body = await response.json()
+            assert response.status == 503 and body["reasons"] == ["discord gateway not connected"]
+        connected["value"] = True
+        await rig.engine.stop()
+        async with session.get(base + "/healthz") as response:
+            assert response.status == 503 and "engine not running" in (await response.json())["reasons"]
+    finally:
+        await server.stop()
+
+
+async def test_healthz_reports_an_unwritable_store(rig: Rig, session: aiohttp.ClientSession) -> None:
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    try:
+        await rig.store._db.execute("PRAGMA query_only = ON")
+        async with session.get(f"http://127.0.0.1:{server.port}/healthz") as response:
+            body = await response.json()
+        assert response.status == 503 and body["reasons"][0].startswith("store not writable")
+        await rig.store._db.execute("PRAGMA query_only = OFF")
+    finally:
+        await server.stop()
+
+
+def test_memory_location_helper() -> None:
+    assert DatabaseLocation("sqlite:///:memory:", ":memory:").in_memory
