@@ -1,0 +1,137 @@
+"""Builds the whole bot from settings and runs it until a signal: the entry point's long-lived resources.
+
+Order matters: the store opens first (a bad file stops start-up with one clear line), then one shared
+HTTP session, the provider client, the engine, the web server and the Discord client. Shutdown runs
+in reverse: stop taking interactions, let in-flight engine work finish, close Discord, the web server,
+the session and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import aiohttp
+import discord
+
+from .callbacks import CallbackTokens
+from .config import Settings
+from .delivery import Deliverer
+from .discord_app import MJBot, Services, point_discord_at
+from .engine import Engine
+from .limits import Limits
+from .metrics import Metrics
+from .providers import make_provider
+from .service import TaskService
+from .store import Store
+from .web import WebServer
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 6.0
+
+
+class StartupError(Exception):
+    """Start-up cannot continue; the message is one line for the operator."""
+
+
+async def run(settings: Settings) -> int:
+    point_discord_at(settings)
+    store = await Store.open(settings.database)
+    metrics = Metrics()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    web: WebServer | None = None
+    try:
+        async with aiohttp.ClientSession(headers={"User-Agent": "mjbot/0.1"}) as session:
+            provider = make_provider(settings, session, metrics.observe_request)
+            tokens = (
+                CallbackTokens(settings.callback_secret.get(), settings.callback_public_url, provider.name)
+                if settings.callback_public_url
+                else None
+            )
+            engine = Engine(
+                store, provider, settings, callback_url=tokens.url if tokens else None, metrics=metrics
+            )
+            limits = Limits(store, settings)
+            services = Services(
+                settings,
+                store,
+                engine,
+                provider,
+                metrics,
+                TaskService(store, engine, provider, settings, limits),
+                limits,
+                session,
+            )
+            bot = MJBot(services)
+            deliverer = Deliverer(bot, bot.tracker)
+            engine.deliver = deliverer.deliver
+            engine.on_update = bot.tracker.update
+            web = WebServer(
+                engine=engine,
+                store=store,
+                metrics=metrics,
+                tokens=tokens,
+                max_lag_s=settings.health_max_lag_s,
+                gateway_connected=lambda: bot.gateway_connected,
+            )
+            try:
+                await web.start(settings.http_host, settings.http_port)
+            except OSError as exc:
+                raise StartupError(
+                    f"HTTP_PORT: cannot listen on {settings.http_host}:{settings.http_port} ({exc.strerror})"
+                ) from exc
+            log.info(
+                "starting: provider %s, store %s, callbacks %s",
+                provider.name,
+                settings.database.path,
+                "on" if tokens else "off (polling only)",
+            )
+            return await _run_bot(bot, engine, settings, stop)
+    finally:
+        if web is not None:
+            await web.stop()
+        await store.close()
+        log.info("stopped")
+
+
+async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio.Event) -> int:
+    async with bot:
+        runner = asyncio.create_task(bot.start(settings.discord_token.get()), name="discord")
+        stopper = asyncio.create_task(stop.wait(), name="signal")
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if runner in done:
+            exc = runner.exception()
+            if isinstance(exc, discord.LoginFailure):
+                raise StartupError(
+                    "DISCORD_TOKEN: Discord rejected the token (check it in the developer portal)"
+                )
+            if isinstance(exc, discord.PrivilegedIntentsRequired):
+                raise StartupError("Discord refused the gateway intents this bot asked for")
+            if exc is not None:
+                log.error("lost the Discord connection for good: %s", exc, exc_info=exc)
+                code = 1
+        else:
+            log.info("shutting down: no new interactions; letting in-flight work finish")
+        bot.accepting = False
+        stopper.cancel()
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE_S):
+                await engine.stop(grace_s=SHUTDOWN_GRACE_S - 1)
+        except TimeoutError:
+            log.warning("engine did not stop in time; unfinished tasks resume on the next start")
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                await bot.close()
+        if not runner.done():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+        return code

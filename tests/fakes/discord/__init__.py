@@ -1,0 +1,6 @@
+"""A loopback Discord (REST v10 + gateway) for end-to-end tests and `make demo`."""
+
+from .model import Channel, Guild, Interaction, User
+from .server import FakeDiscord
+
+__all__ = ["Channel", "FakeDiscord", "Guild", "Interaction", "User"]

@@ -1,0 +1,180 @@
+"""The loopback Discord's world: users, guilds, channels, messages, interactions, and Discord's limits."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Permission bits (https://discord.com/developers/docs/topics/permissions)
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_HISTORY = 1 << 16
+USE_APP_COMMANDS = 1 << 31
+MANAGE_GUILD = 1 << 5
+ADMINISTRATOR = 1 << 3
+BOT_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_HISTORY | USE_APP_COMMANDS
+MEMBER_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | READ_HISTORY | USE_APP_COMMANDS | EMBED_LINKS | ATTACH_FILES
+PERMISSION_NAMES = {"send_messages": SEND_MESSAGES, "attach_files": ATTACH_FILES, "embed_links": EMBED_LINKS}
+
+_snowflakes = itertools.count(int(time.time() * 1000 - 1420070400000) << 22)
+
+
+def snowflake() -> str:
+    return str(next(_snowflakes) + (1 << 12))
+
+
+def iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).isoformat()
+
+
+@dataclass
+class User:
+    id: str
+    name: str
+    bot: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.name,
+            "global_name": self.name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": self.bot,
+            "public_flags": 0,
+        }
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    guild_id: str | None
+    kind: int = 0  # 0 text, 1 DM
+    bot_denied: int = 0
+    recipient: str | None = None
+    deleted: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def payload(self, users: dict[str, User] | None = None) -> dict[str, Any]:
+        if self.kind == 1:
+            recipients = [users[self.recipient].payload()] if users and self.recipient in users else []
+            return {"id": self.id, "type": 1, "recipients": recipients, "last_message_id": None}
+        data: dict[str, Any] = {
+            "id": self.id,
+            "type": 0,
+            "name": self.name,
+            "guild_id": self.guild_id,
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+        }
+        return data
+
+
+@dataclass
+class Guild:
+    id: str
+    name: str
+    owner_id: str
+    channels: dict[str, Channel] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Interaction:
+    id: str
+    token: str
+    kind: int  # 2 command, 3 component, 5 modal submit
+    user_id: str
+    channel_id: str
+    guild_id: str | None
+    name: str
+    dispatched_at: float
+    acked_at: float | None = None
+    ack_type: int | None = None
+    ephemeral: bool = False
+    original: dict[str, Any] | None = None
+    followups: list[dict[str, Any]] = field(default_factory=list)
+    modal: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+    source_message: dict[str, Any] | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.acked_at is not None
+
+    @property
+    def ack_latency(self) -> float | None:
+        return None if self.acked_at is None else self.acked_at - self.dispatched_at
+
+    def visible_text(self) -> str:
+        """What the member sees as the answer: the last follow-up, else the (edited) original."""
+        if self.followups:
+            return str(self.followups[-1].get("content") or "")
+        if self.original is not None:
+            return str(self.original.get("content") or "")
+        return ""
+
+
+def new_token() -> str:
+    return "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
+
+
+@dataclass
+class Limits:
+    content: int = 2000
+    rows: int = 5
+    per_row: int = 5
+    custom_id: int = 100
+    label: int = 80
+    attachments: int = 10
+    embeds: int = 10
+    upload_bytes: int = 10 * 1024 * 1024
+    ack_deadline_s: float = 3.0
+    token_ttl_s: float = 15 * 60
+
+
+def check_message(payload: dict[str, Any], files: list[tuple[str, bytes, str]], limits: Limits) -> list[str]:
+    """Everything Discord would refuse in a message body, as readable problems."""
+    problems = []
+    content = payload.get("content")
+    if content is not None and len(str(content)) > limits.content:
+        problems.append(f"content is {len(str(content))} characters (limit {limits.content})")
+    rows = payload.get("components") or []
+    if len(rows) > limits.rows:
+        problems.append(f"{len(rows)} component rows (limit {limits.rows})")
+    for row in rows:
+        children = row.get("components") or []
+        if row.get("type") != 1:
+            problems.append("top-level component is not an action row")
+        if len(children) > limits.per_row:
+            problems.append(f"{len(children)} buttons in a row (limit {limits.per_row})")
+        for child in children:
+            custom_id = child.get("custom_id")
+            if custom_id is not None and len(custom_id) > limits.custom_id:
+                problems.append(
+                    f"custom_id {custom_id[:20]}… is {len(custom_id)} long (limit {limits.custom_id})"
+                )
+            label = child.get("label")
+            if label is not None and len(label) > limits.label:
+                problems.append(f"label is {len(label)} long (limit {limits.label})")
+            if child.get("type") == 2 and child.get("style") != 5 and not custom_id:
+                problems.append("button without custom_id")
+    if len(files) > limits.attachments:
+        problems.append(f"{len(files)} attachments (limit {limits.attachments})")
+    if sum(len(data) for _name, data, _kind in files) > limits.upload_bytes:
+        problems.append(f"uploads over {limits.upload_bytes} bytes")
+    if len(payload.get("embeds") or []) > limits.embeds:
+        problems.append("too many embeds")
+    return problems
