@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import mimetypes
 import time
 import zlib
 from collections.abc import Callable
@@ -388,7 +389,7 @@ class FakeDiscord:
                 "id": snowflake(),
                 "filename": name,
                 "size": len(data),
-                "content_type": kind or "application/octet-stream",
+                "content_type": mimetypes.guess_type(name)[0] or kind or "application/octet-stream",  # as Discord: by name
                 "url": f"http://{self.host}:{self.port}/attachments/{channel_id}/{message_id}/{name}",
                 "proxy_url": f"http://{self.host}:{self.port}/attachments/{channel_id}/{message_id}/{name}",
                 "data": data,

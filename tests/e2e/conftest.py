@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def rows(data_dir: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Read the bot's store as an operator would (the bot process owns the writes)."""
+    with sqlite3.connect(data_dir / "bot.sqlite3") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute(sql, params)]

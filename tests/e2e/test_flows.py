@@ -1,0 +1,216 @@
+"""End to end: the real bot process, the loopback Discord and a loopback provider, driven like members."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+
+from tests.e2e.conftest import rows
+from tests.e2e.harness import PROVIDER_KEY, free_port, world
+
+
+def labels(message: dict[str, object]) -> list[str]:
+    out = []
+    for row in message.get("components") or []:  # type: ignore[attr-defined]
+        for button in row["components"]:
+            out.append(button.get("label") or button.get("emoji", {}).get("name"))
+    return out
+
+
+def is_result(task_word: str):  # type: ignore[no-untyped-def]
+    return lambda m: task_word in m["content"] and bool(m["attachments"])
+
+
+async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a lighthouse at dusk")
+        answer = await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        assert ask.ephemeral and ask.ack_latency is not None and ask.ack_latency < 3
+        grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
+        assert f"<@{w.alice.id}>" in grid["content"] and "a lighthouse at dusk" in grid["content"]
+        assert len(grid["attachments"]) == 4 and all(a["content_type"] == "image/png" for a in grid["attachments"])
+        assert grid["attachments"][0]["data"].startswith(b"\x89PNG")
+        assert labels(grid) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄"]
+        grid_id = answer.split("`")[1]
+
+        press = await w.discord.press(w.bob, grid, "V2")
+        assert "Started" in await w.discord.wait_for_answer(press, lambda t: "Started" in t)
+        variation = await w.discord.wait_for_message(w.channel, is_result(f"V2 · of {grid_id}"))
+        assert f"<@{w.bob.id}>" in variation["content"]
+        assert "V1" in labels(variation)
+        sent = w.provider.calls("vary")[0].body
+        assert sent["imageIndex"] == 1 and sent["taskId"] == rows(w.data_dir, "SELECT provider_task_id FROM tasks WHERE id = ?", grid_id)[0]["provider_task_id"]
+        # The deferred reply followed the task to the end (and the store recorded the post by then).
+        await w.discord.wait_for_answer(press, lambda t: "posted" in t)
+        await asyncio.sleep(0.2)
+        logged = rows(w.data_dir, "SELECT user_id, kind, state, result_message_id FROM tasks WHERE kind = 'vary'")
+        assert logged == [{"user_id": int(w.bob.id), "kind": "vary", "state": "succeeded", "result_message_id": int(variation["id"])}]
+        assert not w.discord.unanswered() and not w.discord.violations
+
+
+async def test_vtrix_strength_and_remix(tmp_path: Path) -> None:
+    async with world(tmp_path, "vtrix") as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a quiet forest")
+        grid_id = (await w.discord.wait_for_answer(ask, lambda t: "Started" in t)).split("`")[1]
+        grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
+
+        vary = await w.discord.slash(w.alice, w.channel, "vary", task=grid_id, image=3, strength="subtle", remix="the forest in snow")
+        await w.discord.wait_for_answer(vary, lambda t: "Started" in t)
+        first = w.provider.calls("vary")[0].body
+        assert first["imageNo"] == 2 and first["type"] == 0 and first["remixPrompt"] == "the forest in snow"
+
+        settings = await w.discord.slash(w.bob, w.channel, "settings", remix="on")
+        assert "remix **on**" in await w.discord.wait_for_answer(settings)
+        press = await w.discord.press(w.bob, grid, "V4")
+        await asyncio.sleep(0.3)
+        assert press.modal is not None, press.visible_text()
+        field = press.modal["components"][0]["components"][0]
+        assert field["value"] == "a quiet forest"
+        submitted = await w.discord.submit_modal(w.bob, press, {"*": "a quiet forest at night"})
+        await w.discord.wait_for_answer(submitted, lambda t: "Started" in t)
+        second = w.provider.calls("vary")[1].body
+        assert second == {"model": "midjourney_variation", "jobId": first["jobId"], "imageNo": 3, "type": 1, "remixPrompt": "a quiet forest at night"}
+        await w.discord.wait_for_message(w.channel, is_result("V4 · strong · remix"))
+        costs = rows(w.data_dir, "SELECT cost FROM tasks WHERE state = 'succeeded'")
+        assert costs and all(row["cost"] == "0.04" for row in costs)
+        assert not w.discord.unanswered() and not w.discord.violations
+
+
+async def test_kill_9_mid_task_then_restart_delivers_once_without_second_create(tmp_path: Path) -> None:
+    async with world(tmp_path, duration_s=3.0) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a slow painting")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        await asyncio.sleep(0.5)
+        assert await w.restart(signal.SIGKILL) == -signal.SIGKILL
+        await w.discord.wait_for_message(w.channel, is_result("imagine"), timeout=15)
+        await asyncio.sleep(1.5)
+        posts = [m for m in w.channel.messages if m["attachments"]]
+        assert len(posts) == 1 and len(w.provider.creates()) == 1
+
+
+async def test_sigterm_during_a_task_exits_0_and_the_next_start_delivers(tmp_path: Path) -> None:
+    async with world(tmp_path, duration_s=2.0) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a patient harbour")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        code = await w.bot.stop(signal.SIGTERM, timeout=10)
+        assert code == 0, w.bot.log()
+        w.discord._sockets.clear()
+        w.discord.command_syncs.clear()
+        await w.bot.start()
+        await w.ready()
+        await w.discord.wait_for_message(w.channel, is_result("imagine"), timeout=15)
+        assert len(w.provider.creates()) == 1
+
+
+async def test_429_and_maintenance_are_survived(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.provider.inject("create", "maintenance")
+        w.provider.inject("status", "429", retry_after=1)
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a stormy sea")
+        text = await w.discord.wait_for_answer(ask, lambda t: "`" in t)
+        assert "queued" in text
+        await w.discord.wait_for_message(w.channel, is_result("imagine"), timeout=20)
+        assert len(w.provider.creates()) == 2  # the refused one and the accepted one
+        assert not w.discord.unanswered()
+
+
+async def test_generation_failure_is_explained(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="something forbidden [fail]")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        post = await w.discord.wait_for_message(w.channel, lambda m: "failed" in m["content"])
+        assert f"<@{w.alice.id}>" in post["content"] and "provider code 501" in post["content"]
+        assert "Try another image or a different prompt" in post["content"] and not post["components"]
+        assert "failed" in await w.discord.wait_for_answer(ask, lambda t: "failed" in t)
+
+
+async def test_double_press_makes_one_create(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="twin peaks")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
+        w.provider.duration_s = 3
+        first = await w.discord.press(w.bob, grid, "V1")
+        second = await w.discord.press(w.bob, grid, "V1")
+        texts = [await w.discord.wait_for_answer(i, lambda t: "`" in t) for i in (first, second)]
+        assert sum("Already working on it" in t for t in texts) == 1
+        assert len(w.provider.calls("vary")) == 1
+
+
+async def test_callbacks_end_to_end_and_a_forged_one_is_rejected(tmp_path: Path) -> None:
+    # Slow polling, so only the callback can explain a fast result.
+    port_env = {"POLL_FIRST_S": "30", "POLL_MAX_S": "60", "CALLBACK_SECRET": "callback-secret-0123456789"}
+    port = free_port()
+    async with world(tmp_path, HTTP_PORT=str(port), CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}", **port_env) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a signal fire")
+        task_id = (await w.discord.wait_for_answer(ask, lambda t: "Started" in t)).split("`")[1]
+        url = w.provider.calls("imagine")[0].body["callBackUrl"]
+        assert url.startswith(f"http://127.0.0.1:{port}/callbacks/midapi/{task_id}.")
+        await w.discord.wait_for_message(w.channel, is_result("imagine"), timeout=8)  # polling alone would take 30 s
+        async with aiohttp.ClientSession() as session:
+            forged = f"http://127.0.0.1:{port}/callbacks/midapi/{task_id}.{'f' * 64}"
+            async with session.post(forged, json={"code": 200, "data": {"taskId": "x"}}) as response:
+                assert response.status == 404
+        assert rows(w.data_dir, "SELECT status_reads FROM tasks WHERE id = ?", task_id)[0]["status_reads"] == 1
+
+
+async def test_tasks_paging_and_privacy(tmp_path: Path) -> None:
+    async with world(tmp_path, duration_s=0.1, MAX_ACTIVE_PER_USER="20") as w:
+        for n in range(12):
+            ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt=f"study number {n}")
+            await w.discord.wait_for_answer(ask, lambda t: "`" in t)
+        mine = await w.discord.slash(w.alice, w.channel, "tasks")
+        page1 = await w.discord.wait_for_answer(mine, lambda t: "page 1/2" in t)
+        assert "study number 11" in page1 and "study number 1”" not in page1 and mine.ephemeral
+        assert page1.count("\n`") == 10
+        page2_press = await w.discord.press(w.alice, mine.original or {}, "Next ▶")
+        await asyncio.sleep(0.5)
+        assert "page 2/2" in (mine.original or {})["content"] and page2_press.answered
+        assert "study number 0" in (mine.original or {})["content"]
+
+        theirs = await w.discord.slash(w.bob, w.channel, "tasks")
+        assert "Nothing here yet" in await w.discord.wait_for_answer(theirs)
+        some_id = page1.split("`")[1]
+        peek = await w.discord.slash(w.bob, w.channel, "task", id=some_id)
+        assert f"No task `{some_id}` in your log" in await w.discord.wait_for_answer(peek)
+        own = await w.discord.slash(w.alice, w.channel, "task", id=some_id)
+        assert f"Task `{some_id}`" in await w.discord.wait_for_answer(own)
+        assert not w.discord.violations
+
+
+async def test_missing_permission_is_explained(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.discord.deny(w.channel, "attach_files")
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a locked gallery")
+        text = await w.discord.wait_for_answer(ask)
+        assert "missing the **Attach Files** permission" in text and ask.ephemeral
+        assert w.provider.creates() == []
+        assert "bot lacks Attach Files" in w.bot.log()
+
+
+async def test_deleted_channel_result_goes_by_dm(tmp_path: Path) -> None:
+    async with world(tmp_path, duration_s=1.0) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a vanishing room")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        w.discord.delete_channel(w.channel)
+        for _ in range(100):
+            dm = w.discord.dm_channel(w.alice)
+            if dm and dm.messages:
+                break
+            await asyncio.sleep(0.1)
+        assert dm is not None and dm.messages and dm.messages[0]["attachments"]
+        assert "channel this was started in is gone" in dm.messages[0]["content"]
+
+
+async def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
+    async with world(tmp_path, LOG_LEVEL="DEBUG", LOG_FORMAT="json") as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a secret garden")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        await w.discord.wait_for_message(w.channel, is_result("imagine"))
+    log = w.bot.log()
+    assert '"level": "INFO"' in log
+    for secret in (w.discord.token, PROVIDER_KEY):
+        assert secret not in log
