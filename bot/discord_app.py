@@ -170,7 +170,9 @@ class MJBot(commands.Bot):
 
     @property
     def gateway_connected(self) -> bool:
-        return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
+        # Not is_ready(): discord.py delays READY ~2 s after the last GUILD_CREATE, while the
+        # session already serves interactions.
+        return not self.is_closed() and self.ws is not None and self.ws.open
 
     async def on_ready(self) -> None:
         user = self.user

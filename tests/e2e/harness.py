@@ -125,7 +125,9 @@ def bot_env(
 
 
 @contextlib.asynccontextmanager
-async def world(tmp_path: Path, provider: str = "midapi", *, duration_s: float = 0.6, **env: str) -> AsyncIterator[World]:
+async def world(
+    tmp_path: Path, provider: str = "midapi", *, duration_s: float = 0.6, **env: str
+) -> AsyncIterator[World]:
     discord = await FakeDiscord().start()
     fake: FakeProviderServer
     if provider == "vtrix":

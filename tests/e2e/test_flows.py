@@ -31,7 +31,9 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
         assert ask.ephemeral and ask.ack_latency is not None and ask.ack_latency < 3
         grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
         assert f"<@{w.alice.id}>" in grid["content"] and "a lighthouse at dusk" in grid["content"]
-        assert len(grid["attachments"]) == 4 and all(a["content_type"] == "image/png" for a in grid["attachments"])
+        assert len(grid["attachments"]) == 4 and all(
+            a["content_type"] == "image/png" for a in grid["attachments"]
+        )
         assert grid["attachments"][0]["data"].startswith(b"\x89PNG")
         assert labels(grid) == ["U1", "U2", "U3", "U4", "V1", "V2", "V3", "V4", "🔄"]
         grid_id = answer.split("`")[1]
@@ -42,12 +44,27 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
         assert f"<@{w.bob.id}>" in variation["content"]
         assert "V1" in labels(variation)
         sent = w.provider.calls("vary")[0].body
-        assert sent["imageIndex"] == 1 and sent["taskId"] == rows(w.data_dir, "SELECT provider_task_id FROM tasks WHERE id = ?", grid_id)[0]["provider_task_id"]
+        assert (
+            sent["imageIndex"] == 1
+            and sent["taskId"]
+            == rows(w.data_dir, "SELECT provider_task_id FROM tasks WHERE id = ?", grid_id)[0][
+                "provider_task_id"
+            ]
+        )
         # The deferred reply followed the task to the end (and the store recorded the post by then).
         await w.discord.wait_for_answer(press, lambda t: "posted" in t)
         await asyncio.sleep(0.2)
-        logged = rows(w.data_dir, "SELECT user_id, kind, state, result_message_id FROM tasks WHERE kind = 'vary'")
-        assert logged == [{"user_id": int(w.bob.id), "kind": "vary", "state": "succeeded", "result_message_id": int(variation["id"])}]
+        logged = rows(
+            w.data_dir, "SELECT user_id, kind, state, result_message_id FROM tasks WHERE kind = 'vary'"
+        )
+        assert logged == [
+            {
+                "user_id": int(w.bob.id),
+                "kind": "vary",
+                "state": "succeeded",
+                "result_message_id": int(variation["id"]),
+            }
+        ]
         assert not w.discord.unanswered() and not w.discord.violations
 
 
@@ -57,7 +74,9 @@ async def test_vtrix_strength_and_remix(tmp_path: Path) -> None:
         grid_id = (await w.discord.wait_for_answer(ask, lambda t: "Started" in t)).split("`")[1]
         grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
 
-        vary = await w.discord.slash(w.alice, w.channel, "vary", task=grid_id, image=3, strength="subtle", remix="the forest in snow")
+        vary = await w.discord.slash(
+            w.alice, w.channel, "vary", task=grid_id, image=3, strength="subtle", remix="the forest in snow"
+        )
         await w.discord.wait_for_answer(vary, lambda t: "Started" in t)
         first = w.provider.calls("vary")[0].body
         assert first["imageNo"] == 2 and first["type"] == 0 and first["remixPrompt"] == "the forest in snow"
@@ -72,7 +91,13 @@ async def test_vtrix_strength_and_remix(tmp_path: Path) -> None:
         submitted = await w.discord.submit_modal(w.bob, press, {"*": "a quiet forest at night"})
         await w.discord.wait_for_answer(submitted, lambda t: "Started" in t)
         second = w.provider.calls("vary")[1].body
-        assert second == {"model": "midjourney_variation", "jobId": first["jobId"], "imageNo": 3, "type": 1, "remixPrompt": "a quiet forest at night"}
+        assert second == {
+            "model": "midjourney_variation",
+            "jobId": first["jobId"],
+            "imageNo": 3,
+            "type": 1,
+            "remixPrompt": "a quiet forest at night",
+        }
         await w.discord.wait_for_message(w.channel, is_result("V4 · strong · remix"))
         costs = rows(w.data_dir, "SELECT cost FROM tasks WHERE state = 'succeeded'")
         assert costs and all(row["cost"] == "0.04" for row in costs)
@@ -144,17 +169,23 @@ async def test_callbacks_end_to_end_and_a_forged_one_is_rejected(tmp_path: Path)
     # Slow polling, so only the callback can explain a fast result.
     port_env = {"POLL_FIRST_S": "30", "POLL_MAX_S": "60", "CALLBACK_SECRET": "callback-secret-0123456789"}
     port = free_port()
-    async with world(tmp_path, HTTP_PORT=str(port), CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}", **port_env) as w:
+    async with world(
+        tmp_path, HTTP_PORT=str(port), CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}", **port_env
+    ) as w:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a signal fire")
         task_id = (await w.discord.wait_for_answer(ask, lambda t: "Started" in t)).split("`")[1]
         url = w.provider.calls("imagine")[0].body["callBackUrl"]
         assert url.startswith(f"http://127.0.0.1:{port}/callbacks/midapi/{task_id}.")
-        await w.discord.wait_for_message(w.channel, is_result("imagine"), timeout=8)  # polling alone would take 30 s
+        await w.discord.wait_for_message(
+            w.channel, is_result("imagine"), timeout=8
+        )  # polling alone would take 30 s
         async with aiohttp.ClientSession() as session:
             forged = f"http://127.0.0.1:{port}/callbacks/midapi/{task_id}.{'f' * 64}"
             async with session.post(forged, json={"code": 200, "data": {"taskId": "x"}}) as response:
                 assert response.status == 404
-        assert rows(w.data_dir, "SELECT status_reads FROM tasks WHERE id = ?", task_id)[0]["status_reads"] == 1
+        assert (
+            rows(w.data_dir, "SELECT status_reads FROM tasks WHERE id = ?", task_id)[0]["status_reads"] == 1
+        )
 
 
 async def test_tasks_paging_and_privacy(tmp_path: Path) -> None:

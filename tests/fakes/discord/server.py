@@ -389,7 +389,9 @@ class FakeDiscord:
                 "id": snowflake(),
                 "filename": name,
                 "size": len(data),
-                "content_type": mimetypes.guess_type(name)[0] or kind or "application/octet-stream",  # as Discord: by name
+                "content_type": mimetypes.guess_type(name)[0]
+                or kind
+                or "application/octet-stream",  # as Discord: by name
                 "url": f"http://{self.host}:{self.port}/attachments/{channel_id}/{message_id}/{name}",
                 "proxy_url": f"http://{self.host}:{self.port}/attachments/{channel_id}/{message_id}/{name}",
                 "data": data,
@@ -810,7 +812,9 @@ class FakeDiscord:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     # Exactly "application/json", as Discord sends it: discord.py compares the header verbatim.
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
 
 
 def _mentions(content: str) -> list[str]:
