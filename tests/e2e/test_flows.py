@@ -167,10 +167,14 @@ async def test_double_press_makes_one_create(tmp_path: Path) -> None:
 
 async def test_callbacks_end_to_end_and_a_forged_one_is_rejected(tmp_path: Path) -> None:
     # Slow polling, so only the callback can explain a fast result.
-    port_env = {"POLL_FIRST_S": "30", "POLL_MAX_S": "60", "CALLBACK_SECRET": "callback-secret-0123456789"}
     port = free_port()
     async with world(
-        tmp_path, HTTP_PORT=str(port), CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}", **port_env
+        tmp_path,
+        HTTP_PORT=str(port),
+        CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        POLL_FIRST_S="30",
+        POLL_MAX_S="60",
+        CALLBACK_SECRET="callback-secret-0123456789",
     ) as w:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a signal fire")
         task_id = (await w.discord.wait_for_answer(ask, lambda t: "Started" in t)).split("`")[1]
