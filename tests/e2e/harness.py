@@ -37,7 +37,7 @@ class BotProcess:
     async def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=ROOT, env=self.env, stdout=log, stderr=log
+                sys.executable, "-m", "bot", cwd=self.log_path.parent, env=self.env, stdout=log, stderr=log
             )
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:

@@ -1,0 +1,86 @@
+"""What the container and the newcomer path must have; there is no Docker engine here to build it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+\S+", text, flags=re.M)
+    assert len(stages) >= 2
+    assert "COPY --from=build" in text
+    user = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert 'VOLUME ["/data"]' in text and "DATABASE_URL=sqlite:////data/bot.sqlite3" in text
+    health = re.search(r"^HEALTHCHECK .*?CMD (.+)$", text, flags=re.M | re.S)
+    assert health and "/healthz" in health.group(1) and "curl" not in health.group(1)
+    assert re.search(r'^CMD \["python", "-m", "bot"\]', text, flags=re.M)
+
+
+def test_dockerignore_is_an_allow_list_that_keeps_secrets_out() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert {"pyproject.toml", "bot", "cogs"} <= allowed
+    assert not any(name.startswith((".env", "data", ".venv")) for name in allowed)
+
+
+def test_compose_mounts_the_data_volume() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "/data" in text and "env_file: .env" in text
+
+
+def test_env_example_lists_every_spec_variable() -> None:
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
+    spec = {
+        "DISCORD_TOKEN",
+        "DISCORD_API_BASE_URL",
+        "DISCORD_GATEWAY_URL",
+        "MJ_PROVIDER",
+        "MIDAPI_API_KEY",
+        "MIDAPI_BASE_URL",
+        "MIDAPI_IMAGE_INDEX_BASE",
+        "VTRIX_API_KEY",
+        "VTRIX_BASE_URL",
+        "VTRIX_SUBMIT_PATH",
+        "VTRIX_STATUS_PATH",
+        "VTRIX_IMAGINE_MODEL",
+        "DATABASE_URL",
+        "CALLBACK_PUBLIC_URL",
+        "HTTP_HOST",
+        "HTTP_PORT",
+        "CALLBACK_SECRET",
+        "POLL_FIRST_S",
+        "POLL_MAX_S",
+        "TASK_TIMEOUT_S",
+        "MAX_ACTIVE_PER_USER",
+        "COMMAND_SYNC",
+        "DEV_GUILD_IDS",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    }
+    assert spec <= documented
+    config = (ROOT / "bot" / "config.py").read_text()
+    assert documented <= set(re.findall(r'"([A-Z][A-Z_]+)"', config))
+
+
+def test_pyproject_names_the_packages_and_dependencies() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = " ".join(project["project"]["dependencies"])
+    for name in ("discord.py", "aiohttp", "python-dotenv", "aiosqlite"):
+        assert name in deps
+    assert {"bot", "cogs"} <= set(project["tool"]["setuptools"]["packages"])
+
+
+def test_readme_first_screen_has_the_two_commands() -> None:
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:25])
+    assert "make run" in first_screen and "make test" in first_screen
