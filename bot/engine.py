@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Settings
@@ -418,11 +418,19 @@ class Engine:
             except Exception:
                 self.state.errors += 1
                 log.exception("engine: %s failed; it will be retried", key)
+                await self._defer_after_bug(key)
             finally:
                 self._work.tasks.pop(key, None)
                 self.wake()
 
         self._work.tasks[key] = asyncio.create_task(guarded(), name=key)
+
+    async def _defer_after_bug(self, key: str) -> None:
+        """A check that crashed is retried later, not in a hot loop."""
+        kind, _, task_id = key.partition(":")
+        column = "next_check_at" if kind == "check" else "next_delivery_at"
+        with contextlib.suppress(Exception):
+            await self.store.update(task_id, **{column: time.time() + self.settings.poll_max_s})
 
     async def _expire_stalled(self, now: float) -> None:
         """While paused the provider is not asked, but stalled tasks still time out."""
@@ -524,7 +532,7 @@ class Engine:
                 last_checked_at=now,
                 last_progress_at=now if moved else task.last_progress_at,
                 poll_count=task.poll_count + 1,
-                next_check_at=now + self._interval(task),
+                next_check_at=now + self._interval(replace(task, progress=progress), now),
             )
             if moved:
                 await self._notify(task)
@@ -535,9 +543,22 @@ class Engine:
         else:
             await self.store.update(task.id, last_checked_at=time.time(), next_check_at=next_check_at)
 
-    def _interval(self, task: Task) -> float:
-        base = min(self.settings.poll_max_s, self.settings.poll_first_s * (1.5**task.poll_count))
-        return min(self.settings.poll_max_s, base * random.uniform(0.85, 1.15))
+    def _interval(self, task: Task, now: float | None = None) -> float:
+        """The gap to the next status read: backoff, sharpened by the provider's own progress.
+
+        With a progress figure the remaining time is estimated from the rate so far, so the next read
+        lands just after the expected finish instead of a backoff step late; never sooner than
+        `POLL_FIRST_S`. With callbacks on, polling is only the safety net, so it backs off further.
+        """
+        first, longest = self.settings.poll_first_s, self.settings.poll_max_s
+        gap = min(longest, first * (1.5**task.poll_count))
+        started = task.submitted_at or task.created_at
+        if now is not None and 0 < task.progress < 100 and now > started:
+            remaining = (now - started) * (100 - task.progress) / task.progress
+            gap = min(longest, max(first, remaining * 1.1))
+        if self.callback_url is not None:
+            gap = min(longest * 4, max(gap * 2, longest))
+        return gap * random.uniform(0.9, 1.1)
 
     def _pause(self, exc: ProviderError) -> None:
         """Stop every provider request for the window the provider asked for (or a growing guess)."""
