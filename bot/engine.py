@@ -591,7 +591,7 @@ class Engine:
         else:
             updates["next_delivery_at"] = now
         task = await self.store.update(task.id, **updates)
-        if self.metrics and state == "succeeded":
+        if self.metrics and task.provider_task_id:
             self.metrics.status_reads.observe(task.status_reads)
         log.info("task %s: %s", task.id, state)
         await self._notify(task)

@@ -227,3 +227,24 @@ async def test_real_callback_is_posted(midapi: MidapiClient, fake_midapi: FakeMi
         assert received and received[0]["data"]["taskId"] == task_id  # type: ignore[index]
     finally:
         await runner.cleanup()
+
+
+async def test_each_request_is_counted_once_by_outcome(session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> None:
+    seen: list[tuple[str, str, str]] = []
+    client = MidapiClient(
+        session, api_key="test-key", base_url=fake_midapi.base_url, observer=lambda *row: seen.append(row)
+    )
+    task_id = await client.imagine("a cat")
+    await client.status(task_id)
+    fake_midapi.inject("status", "maintenance")
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.status(task_id)
+    fake_midapi.inject("status", "429", retry_after=1)
+    with pytest.raises(errors.RateLimited):
+        await client.status(task_id)
+    assert seen == [
+        ("midapi", "imagine", "ok"),
+        ("midapi", "status", "ok"),
+        ("midapi", "status", "code_455"),
+        ("midapi", "status", "http_429"),
+    ]

@@ -10,17 +10,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from .base import parse_json_object
-from .errors import AuthError, MalformedResponse, OutcomeUnknown, ProviderUnavailable, RateLimited
+from .errors import (
+    AuthError,
+    MalformedResponse,
+    OutcomeUnknown,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ANSWER_BYTES = 2 * 1024 * 1024
 RequestObserver = Callable[[str, str, str], None]  # provider, call, outcome
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,5 +121,25 @@ class JsonApi:
             self._observe(call, "malformed")
             snippet = raw[:120].decode("utf-8", "replace")
             raise MalformedResponse(f"HTTP {status}, not a JSON object: {snippet!r}", provider=provider)
-        self._observe(call, "ok" if status < 400 else f"http_{status}")
         return Answer(status, body, headers)
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Answer], T],
+        *,
+        call: str,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> T:
+        """`request` plus the client's own reading of the answer, counted once by its outcome:
+        `ok`, or the provider's code (`code_455`) when the body reports an error."""
+        answer = await self.request(method, path, call=call, json_body=json_body, params=params)
+        try:
+            result = parse(answer)
+        except ProviderError as exc:
+            self._observe(call, f"code_{exc.code}" if exc.code else type(exc).__name__.lower())
+            raise
+        self._observe(call, "ok")
+        return result

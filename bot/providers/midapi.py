@@ -29,7 +29,7 @@ from .errors import (
     RateLimited,
     Unsupported,
 )
-from .http import JsonApi, RequestObserver, retry_after
+from .http import Answer, JsonApi, RequestObserver, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +115,15 @@ class MidapiClient:
         return await self._create("/api/v1/mj/generateUpscale", body, call="upscale")
 
     async def status(self, task_id: str) -> TaskStatus:
-        answer = await self._api.request(
-            "GET", "/api/v1/mj/record-info", params={"taskId": task_id}, call="status"
+        def parse(answer: Answer) -> TaskStatus:
+            data = self._data(answer.body, answer.headers)
+            if not isinstance(data, dict):
+                raise MalformedResponse(f"record-info data is {type(data).__name__}", provider=NAME)
+            return parse_record(task_id, data)
+
+        return await self._api.exchange(
+            "GET", "/api/v1/mj/record-info", parse, params={"taskId": task_id}, call="status"
         )
-        data = self._data(answer.body, answer.headers)
-        if not isinstance(data, dict):
-            raise MalformedResponse(f"record-info data is {type(data).__name__}", provider=NAME)
-        return parse_record(task_id, data)
 
     def callback_task_id(self, body: bytes) -> str | None:
         payload = parse_json_object(body)
@@ -130,12 +132,14 @@ class MidapiClient:
         return str(task_id) if isinstance(task_id, str | int) and str(task_id) else None
 
     async def _create(self, path: str, body: dict[str, Any], *, call: str) -> str:
-        answer = await self._api.request("POST", path, json_body=body, call=call)
-        data = self._data(answer.body, answer.headers)
-        task_id = data.get("taskId") if isinstance(data, dict) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise MalformedResponse(f"{call} answer has no data.taskId", provider=NAME)
-        return task_id
+        def parse(answer: Answer) -> str:
+            data = self._data(answer.body, answer.headers)
+            task_id = data.get("taskId") if isinstance(data, dict) else None
+            if not isinstance(task_id, str) or not task_id:
+                raise MalformedResponse(f"{call} answer has no data.taskId", provider=NAME)
+            return task_id
+
+        return await self._api.exchange("POST", path, parse, json_body=body, call=call)
 
     @staticmethod
     def _data(body: dict[str, Any], headers: dict[str, str]) -> Any:

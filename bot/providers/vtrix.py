@@ -32,7 +32,7 @@ from .errors import (
     ProviderUnavailable,
     Unsupported,
 )
-from .http import JsonApi, RequestObserver
+from .http import Answer, JsonApi, RequestObserver
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,11 @@ class VtrixClient:
 
     async def status(self, task_id: str) -> TaskStatus:
         path = self._status_path.replace("{task_id}", task_id)
-        answer = await self._api.request("GET", path, call="status")
+        return await self._api.exchange(
+            "GET", path, lambda answer: self._read_status(task_id, answer), call="status"
+        )
+
+    def _read_status(self, task_id: str, answer: Answer) -> TaskStatus:
         if answer.status == 404:
             raise NotFound(f"task {task_id} unknown", provider=NAME, code="404")
         body = answer.body
@@ -161,16 +165,20 @@ class VtrixClient:
         return _task_id(payload) if payload else None
 
     async def _submit(self, body: dict[str, Any], *, call: str) -> str:
-        answer = await self._api.request("POST", self._submit_path, json_body=body, call=call)
-        error = _error(answer.body) or _error(_record(answer.body))
-        if error is not None:
-            raise error_for(*error)
-        if answer.status >= 400:
-            raise InvalidRequest(f"HTTP {answer.status}", provider=NAME, code=str(answer.status))
-        task_id = _task_id(answer.body)
-        if not task_id:
-            raise MalformedResponse(f"{call} answer has no task id: {str(answer.body)[:120]}", provider=NAME)
-        return task_id
+        def parse(answer: Answer) -> str:
+            error = _error(answer.body) or _error(_record(answer.body))
+            if error is not None:
+                raise error_for(*error)
+            if answer.status >= 400:
+                raise InvalidRequest(f"HTTP {answer.status}", provider=NAME, code=str(answer.status))
+            task_id = _task_id(answer.body)
+            if not task_id:
+                raise MalformedResponse(
+                    f"{call} answer has no task id: {str(answer.body)[:120]}", provider=NAME
+                )
+            return task_id
+
+        return await self._api.exchange("POST", self._submit_path, parse, json_body=body, call=call)
 
 
 def _record(body: dict[str, Any]) -> dict[str, Any]:
