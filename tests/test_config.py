@@ -166,3 +166,20 @@ def test_python_m_bot_with_empty_environment_exits_2_naming_discord_token(tmp_pa
     lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
     assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_corrupt_database_is_one_clear_line_at_start(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "bot.sqlite3").write_bytes(b"garbage" * 1000)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(root),
+        "DISCORD_TOKEN": "t0ken-value",
+        "MIDAPI_API_KEY": "k3y-value",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "corrupt or not a SQLite file" in done.stderr and "Traceback" not in done.stderr

@@ -229,7 +229,9 @@ async def test_real_callback_is_posted(midapi: MidapiClient, fake_midapi: FakeMi
         await runner.cleanup()
 
 
-async def test_each_request_is_counted_once_by_outcome(session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> None:
+async def test_each_request_is_counted_once_by_outcome(
+    session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
     seen: list[tuple[str, str, str]] = []
     client = MidapiClient(
         session, api_key="test-key", base_url=fake_midapi.base_url, observer=lambda *row: seen.append(row)

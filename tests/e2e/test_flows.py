@@ -249,3 +249,49 @@ async def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
     assert '"level": "INFO"' in log
     for secret in (w.discord.token, PROVIDER_KEY):
         assert secret not in log
+
+
+async def test_dead_result_links_are_posted_as_linked_images(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        original = w.provider.new_task
+
+        def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+            task = original(*args, **kwargs)
+            w.provider.broken_files.add(task.task_id)
+            return task
+
+        w.provider.new_task = broken  # type: ignore[method-assign]
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="links that died")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        post = await w.discord.wait_for_message(w.channel, lambda m: "links that died" in m["content"])
+        assert post["attachments"] == [] and len(post["embeds"]) == 4
+        assert "could not be re-uploaded" in post["content"] and "V1" in labels(post)
+
+
+async def test_permission_lost_before_delivery_sends_the_result_by_dm(tmp_path: Path) -> None:
+    async with world(tmp_path, duration_s=1.0) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a closing door")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        w.discord.deny(w.channel, "send_messages")
+        for _ in range(100):
+            dm = w.discord.dm_channel(w.alice)
+            if dm and dm.messages:
+                break
+            await asyncio.sleep(0.1)
+        assert dm is not None and dm.messages and dm.messages[0]["attachments"]
+        assert f"I couldn't post this in <#{w.channel.id}>" in dm.messages[0]["content"]
+        assert "Send Messages" in dm.messages[0]["content"] and "missing: Send Messages" in w.bot.log()
+
+
+async def test_members_are_told_the_bot_is_restarting_during_shutdown(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="in flight during shutdown")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        w.provider.inject("status", "slow", delay_s=3)  # keeps an engine read in flight while stopping
+        await asyncio.sleep(0.5)
+        assert w.bot.process is not None
+        w.bot.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        late = await w.discord.slash(w.bob, w.channel, "imagine", prompt="too late")
+        assert "restarting" in await w.discord.wait_for_answer(late)
+        assert await asyncio.wait_for(w.bot.process.wait(), 12) == 0

@@ -76,6 +76,7 @@ class FakeDiscord:
         self._session_id = snowflake()
         self._message_waiters: list[asyncio.Event] = []
         self._runner: web.AppRunner | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.identified = asyncio.Event()
         self.app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
         self._routes()
@@ -122,12 +123,33 @@ class FakeDiscord:
         return channel
 
     def deny(self, channel: Channel, *permissions: str) -> None:
+        """Take permissions from the bot in a channel; like Discord, tell the bot with CHANNEL_UPDATE."""
         bits = {"send_messages": SEND_MESSAGES, "attach_files": ATTACH_FILES, "embed_links": EMBED_LINKS}
         for name in permissions:
             channel.bot_denied |= bits[name]
+        if self._sockets:
+            update = asyncio.get_running_loop().create_task(
+                self._send_dispatch("CHANNEL_UPDATE", self._channel_payload(channel))
+            )
+            self._background.add(update)
+            update.add_done_callback(self._background.discard)
+
+    def _channel_payload(self, channel: Channel) -> dict[str, Any]:
+        data = channel.payload(self.users)
+        if channel.bot_denied:
+            data["permission_overwrites"] = [
+                {"id": self.bot.id, "type": 1, "allow": "0", "deny": str(channel.bot_denied)}
+            ]
+        return data
 
     def delete_channel(self, channel: Channel) -> None:
         channel.deleted = True
+        if self._sockets:
+            gone = asyncio.get_running_loop().create_task(
+                self._send_dispatch("CHANNEL_DELETE", self._channel_payload(channel))
+            )
+            self._background.add(gone)
+            gone.add_done_callback(self._background.discard)
 
     def bot_permissions(self, channel: Channel) -> int:
         return BOT_DEFAULT & ~channel.bot_denied
@@ -505,6 +527,7 @@ class FakeDiscord:
         if time.monotonic() - interaction.dispatched_at > self.limits.token_ttl_s:
             raise DiscordError(401, 50027, "Invalid Webhook Token")
         if need_ack and not interaction.answered:
+            self.violations.append(f"follow-up or edit before acknowledging {interaction.name!r}")
             raise DiscordError(404, 10015, "Unknown Webhook (the interaction was not acknowledged yet)")
         return interaction
 
@@ -747,16 +770,7 @@ class FakeDiscord:
         self.identified.set()
 
     def _guild_payload(self, guild: Guild) -> dict[str, Any]:
-        channels = []
-        for channel in guild.channels.values():
-            if channel.deleted:
-                continue
-            data = channel.payload()
-            if channel.bot_denied:
-                data["permission_overwrites"] = [
-                    {"id": self.bot.id, "type": 1, "allow": "0", "deny": str(channel.bot_denied)}
-                ]
-            channels.append(data)
+        channels = [self._channel_payload(c) for c in guild.channels.values() if not c.deleted]
         return {
             "id": guild.id,
             "name": guild.name,
