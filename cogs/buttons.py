@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import discord
 from discord.ext import commands
@@ -24,14 +24,20 @@ log = logging.getLogger(__name__)
 TASK = r"(?P<task>[a-z0-9]{6})"
 
 
-class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"vary:{TASK}:(?P<index>[1-4])"):
+class _GridButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A V or U button: `<kind>:<task>:<index>`. The base template matches nothing; subclasses set theirs."""
+
+    kind: ClassVar[str]
+    letter: ClassVar[str]
+    row: ClassVar[int]
+
     def __init__(self, task_id: str, index: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"V{index}",
+                label=f"{self.letter}{index}",
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"vary:{task_id}:{index}",
-                row=1,
+                custom_id=f"{self.kind}:{task_id}:{index}",
+                row=self.row,
             )
         )
         self.task_id = task_id
@@ -40,8 +46,12 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"var
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> VaryButton:
+    ) -> Self:
         return cls(match["task"], int(match["index"]))
+
+
+class VaryButton(_GridButton, template=rf"vary:{TASK}:(?P<index>[1-4])"):
+    kind, letter, row = "vary", "V", 1
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction)
@@ -65,26 +75,8 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"var
         )
 
 
-class UpscaleButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"upscale:{TASK}:(?P<index>[1-4])"
-):
-    def __init__(self, task_id: str, index: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=f"U{index}",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"upscale:{task_id}:{index}",
-                row=0,
-            )
-        )
-        self.task_id = task_id
-        self.index = index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> UpscaleButton:
-        return cls(match["task"], int(match["index"]))
+class UpscaleButton(_GridButton, template=rf"upscale:{TASK}:(?P<index>[1-4])"):
+    kind, letter, row = "upscale", "U", 0
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await submit_from(

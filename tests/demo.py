@@ -38,9 +38,9 @@ class Transcript:
         print(f"\n▶ {line}")
         self.entries.append({"kind": "action", "who": who.name, "text": action})
 
-    def private(self, who: User, text: str) -> None:
+    def private(self, who: User, text: str, interaction: Interaction | None = None) -> None:
         print(f"   (only {who.name} sees) {self.readable(text)}")
-        self.entries.append({"kind": "ephemeral", "who": who.name, "text": text})
+        self.entries.append({"kind": "ephemeral", "who": who.name, "text": text, "interaction": interaction})
 
     def post(self, message: dict[str, Any]) -> None:
         buttons = [
@@ -64,6 +64,9 @@ class Transcript:
                     f'<div class="action"><b>{html.escape(entry["who"])}</b> {html.escape(entry["text"])}</div>'
                 )
             elif entry["kind"] == "ephemeral":
+                # The reply as it ended: the bot edits it as the task moves (queued → posted).
+                final = entry["interaction"].visible_text() if entry["interaction"] else entry["text"]
+                entry = {**entry, "text": final or entry["text"]}
                 parts.append(
                     f'<div class="msg eph"><div class="who">MJBot <span class="tag">Only {html.escape(entry["who"])} can see this</span></div>'
                     f"<div>{self.markup(entry['text'])}</div></div>"
@@ -74,7 +77,10 @@ class Transcript:
                     f'<img src="data:{a["content_type"]};base64,{base64.b64encode(a["data"]).decode()}" alt="{html.escape(a["filename"])}">'
                     for a in message["attachments"]
                 )
-                buttons = "".join(f'<span class="btn">{html.escape(b)}</span>' for b in entry["buttons"])
+                buttons = "".join(
+                    f'<span class="btn" title="{"re-roll" if b == "🔄" else b}">{html.escape(b)}</span>'
+                    for b in entry["buttons"]
+                )
                 parts.append(
                     f'<div class="msg"><div class="who">MJBot <span class="tag bot">BOT</span></div>'
                     f'<div>{self.markup(message["content"])}</div><div class="grid">{images}</div><div class="buttons">{buttons}</div></div>'
@@ -106,7 +112,7 @@ async def answer(
     w: World, t: Transcript, who: User, interaction: Interaction, check: Any = lambda text: "`" in text
 ) -> str:
     text = await w.discord.wait_for_answer(interaction, check, timeout=20)
-    t.private(who, text)
+    t.private(who, text, interaction)
     return text
 
 
@@ -176,6 +182,7 @@ async def main() -> int:
             log = await discord.slash(w.bob, w.channel, "tasks")
             await answer(w, t, w.bob, log, lambda text: "Your tasks" in text)
 
+            await asyncio.sleep(2)  # let the private replies settle on their final text
             problems = discord.violations + [f"unanswered: {i.name}" for i in discord.unanswered()]
         t.write_html(OUT / "transcript.html")
         print(f"\nHTML transcript (images and buttons): {OUT / 'transcript.html'}")

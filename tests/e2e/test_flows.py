@@ -295,3 +295,15 @@ async def test_members_are_told_the_bot_is_restarting_during_shutdown(tmp_path: 
         late = await w.discord.slash(w.bob, w.channel, "imagine", prompt="too late")
         assert "restarting" in await w.discord.wait_for_answer(late)
         assert await asyncio.wait_for(w.bot.process.wait(), 12) == 0
+
+
+async def test_u_button_posts_one_upscaled_image_without_buttons(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a castle to upscale")
+        grid_id = (await w.discord.wait_for_answer(ask, lambda t: "Started" in t)).split("`")[1]
+        grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
+        press = await w.discord.press(w.bob, grid, "U3")
+        await w.discord.wait_for_answer(press, lambda t: "Started" in t)
+        upscaled = await w.discord.wait_for_message(w.channel, is_result(f"U3 · of {grid_id}"))
+        assert len(upscaled["attachments"]) == 1 and upscaled["components"] == []
+        assert w.provider.calls("upscale")[0].body["imageIndex"] == 2
