@@ -307,3 +307,18 @@ async def test_u_button_posts_one_upscaled_image_without_buttons(tmp_path: Path)
         upscaled = await w.discord.wait_for_message(w.channel, is_result(f"U3 · of {grid_id}"))
         assert len(upscaled["attachments"]) == 1 and upscaled["components"] == []
         assert w.provider.calls("upscale")[0].body["imageIndex"] == 2
+
+
+async def test_gateway_hiccup_is_resumed_and_members_keep_being_served(tmp_path: Path) -> None:
+    async with world(tmp_path, duration_s=1.5) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="through the storm")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        await w.discord.drop_gateway()
+        for _ in range(100):
+            if w.discord._sockets:
+                break
+            await asyncio.sleep(0.1)
+        assert w.discord.resumes == 1
+        await w.discord.wait_for_message(w.channel, is_result("imagine"))
+        again = await w.discord.slash(w.bob, w.channel, "imagine", prompt="after the storm")
+        assert "Started" in await w.discord.wait_for_answer(again, lambda t: "Started" in t)

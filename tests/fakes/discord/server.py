@@ -77,6 +77,8 @@ class FakeDiscord:
         self._message_waiters: list[asyncio.Event] = []
         self._runner: web.AppRunner | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.resumes = 0
+        self.resumes_before = 0
         self.identified = asyncio.Event()
         self.app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
         self._routes()
@@ -133,6 +135,13 @@ class FakeDiscord:
             )
             self._background.add(update)
             update.add_done_callback(self._background.discard)
+
+    async def drop_gateway(self, code: int = 4000) -> None:
+        """A Discord hiccup: close every gateway session; a healthy client reconnects and RESUMEs."""
+        self.resumes_before = self.resumes
+        for ws, _ in list(self._sockets):
+            await ws.close(code=code, message=b"hiccup")
+        self._sockets.clear()
 
     def _channel_payload(self, channel: Channel) -> dict[str, Any]:
         data = channel.payload(self.users)
@@ -722,6 +731,10 @@ class FakeDiscord:
                     self._sockets.append(entry)
                     await self._ready(entry)
                 elif op == 6:
+                    if message["d"].get("token") not in (self.token, f"Bot {self.token}"):
+                        await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    self.resumes += 1
                     self._sockets.append(entry)
                     await self._send(entry, self._frame("RESUMED", {}))
         finally:
