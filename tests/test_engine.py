@@ -144,12 +144,15 @@ async def test_maintenance_on_create_queues_then_completes(rig: Rig) -> None:
     assert done.state == "succeeded" and len(rig.fake.creates()) == 2
 
 
-async def test_429_retry_after_is_honoured(rig: Rig) -> None:
+@pytest.mark.parametrize("call", ["create", "status"])
+async def test_429_retry_after_is_honoured(rig: Rig, call: str) -> None:
+    rig.fake.inject(call, "429", retry_after=2)
     task = await rig.imagine()
-    rig.fake.inject("status", "429", retry_after=2)
     done = await rig.finished(task.id)
     assert done.state == "succeeded"
-    limited = next(r for r in rig.fake.requests if r.call == "status")
+    limited = (
+        rig.fake.requests[0] if call == "create" else next(r for r in rig.fake.requests if r.call == "status")
+    )
     after = [r for r in rig.fake.requests if r.at > limited.at]
     assert after, "the engine never asked again"
     assert min(r.at for r in after) - limited.at >= 1.95
@@ -393,6 +396,27 @@ async def test_healthz_and_metrics(rig: Rig, session: aiohttp.ClientSession) -> 
         await rig.engine.stop()
         async with session.get(base + "/healthz") as response:
             assert response.status == 503 and "engine not running" in (await response.json())["reasons"]
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("lag", "tick_age", "reason"),
+    [(120.0, 0.0, "engine lag 120s over 60s"), (0.0, 300.0, "engine loop stalled")],
+)
+async def test_healthz_reports_engine_lag_and_a_stalled_loop(
+    rig: Rig, session: aiohttp.ClientSession, lag: float, tick_age: float, reason: str
+) -> None:
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    try:
+        await rig.engine.stop()  # freeze the loop so the state below stays put
+        rig.engine.state.running = True
+        rig.engine.state.lag_s = lag
+        rig.engine.state.last_tick = time.time() - tick_age
+        async with session.get(f"http://127.0.0.1:{server.port}/healthz") as response:
+            body = await response.json()
+        assert response.status == 503 and body["reasons"][0].startswith(reason)
     finally:
         await server.stop()
 

@@ -139,6 +139,7 @@ async def world(
     guild = discord.add_guild("Art Club", admin)
     channel = discord.add_channel(guild, "art")
     http_port = free_port()
+    env = {key: value.replace("{guild}", guild.id) for key, value in env.items()}
     bot = BotProcess(bot_env(discord, fake, tmp_path, http_port, **env), tmp_path / "bot.log")
     w = World(discord, fake, guild, channel, alice, bob, admin, bot, http_port, tmp_path)
     await bot.start()

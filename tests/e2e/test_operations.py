@@ -86,3 +86,14 @@ async def test_health_and_metrics_of_the_running_bot(tmp_path: Path) -> None:
                         body = await response.json()
                         break
         assert "discord gateway not connected" in body["reasons"]
+
+
+async def test_guild_command_sync_registers_only_in_the_dev_guild(tmp_path: Path) -> None:
+    async with world(tmp_path, COMMAND_SYNC="guild", DEV_GUILD_IDS="{guild}") as w:
+        gid = w.guild.id
+        assert w.discord.command_syncs == [f"guild:{gid}"] and w.discord.global_commands == []
+        names = {c["name"] for c in w.discord.guild_commands[gid]}
+        assert names == {"imagine", "vary", "tasks", "task", "settings", "admin"}
+        assert f"synced commands: 6 to guild {gid}" in w.bot.log()
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a guild-only command")
+        assert "Started" in await w.discord.wait_for_answer(ask, lambda t: "Started" in t)

@@ -525,6 +525,8 @@ class FakeDiscord:
 
     async def _put_guild_commands(self, request: web.Request) -> web.Response:
         guild_id = request.match_info["guild"]
+        if guild_id not in self.guilds:
+            raise DiscordError(403, 50001, "Missing Access")
         self.guild_commands[guild_id] = self._register(await request.json())
         self.command_syncs.append(f"guild:{guild_id}")
         return _json(self.guild_commands[guild_id])
