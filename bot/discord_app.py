@@ -88,6 +88,19 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
     if isinstance(original, app_commands.CheckFailure):
         await respond(interaction, str(original) or "You can't use that here.")
         return
+    if isinstance(original, app_commands.CommandSignatureMismatch):
+        log.warning("%s: Discord sent an outdated form of the command; an admin may run /admin sync", where)
+        await respond(
+            interaction,
+            "Discord sent an older version of this command (it is still being updated). "
+            "Try again in a minute; if it persists, ask an admin to run /admin sync.",
+        )
+        return
+    if isinstance(error, app_commands.TransformerError):
+        await respond(
+            interaction, f"`{error.value}` is not a valid value there. Check the option and try again."
+        )
+        return
     options = (
         interaction.namespace.__dict__
         if interaction.type is discord.InteractionType.application_command

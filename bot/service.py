@@ -9,7 +9,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 from . import messages
 from .config import Settings
@@ -23,11 +22,11 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
 MODAL_MAX = 4000
-StatusFilter = Literal["all", "active", "queued", "running", "succeeded", "failed", "timed_out", "cancelled"]
 _FILTERS: dict[str, tuple[TaskState, ...] | None] = {
     "all": None,
     "active": UNFINISHED,
     "queued": ("queued",),
+    "submitted": ("submitted",),
     "running": ("submitted", "running"),
     "succeeded": ("succeeded",),
     "failed": ("failed",),

@@ -12,7 +12,17 @@ from discord.ext import commands
 from bot.discord_app import MJBot, observe_ack, report_error, services_of
 from bot.service import TaskPage
 
-STATUSES = ["all", "active", "queued", "running", "succeeded", "failed", "timed_out", "cancelled"]
+STATUSES = [
+    "all",
+    "active",
+    "queued",
+    "submitted",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+]
 STATUS_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in STATUSES]
 
 
