@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from discord.utils import escape_markdown
+
 from .engine import describe
 from .store import Task
 
@@ -23,6 +25,11 @@ STATE_WORDS = {
 def shorten(text: str | None, limit: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def quoted(prompt: str | None, limit: int) -> str:
+    """A member's prompt inside our own formatting: shortened, its markdown shown literally."""
+    return escape_markdown(shorten(prompt, limit))
 
 
 def what(task: Task) -> str:
@@ -82,7 +89,7 @@ def progress(task: Task) -> str:
 
 def result(task: Task, *, linked: bool = False) -> str:
     """A result post in the channel: mention, prompt, what it is."""
-    prompt = shorten(task.effective_prompt, 1200)
+    prompt = quoted(task.effective_prompt, 1200)
     body = (
         f"<@{task.user_id}> **{prompt}**\n{what(task)} · `{task.id}`"
         if prompt
@@ -96,7 +103,7 @@ def result(task: Task, *, linked: bool = False) -> str:
 
 
 def failure(task: Task) -> str:
-    prompt = shorten(task.effective_prompt, 300)
+    prompt = quoted(task.effective_prompt, 300)
     label = "timed out" if task.state == "timed_out" else "failed"
     text = f"<@{task.user_id}> `{task.id}` ({describe(task)}) {label}"
     if prompt:
@@ -110,7 +117,7 @@ def shorten_block(text: str) -> str:
 
 def task_line(task: Task, now: float, link: str | None) -> str:
     parts = [f"`{task.id}`", describe(task)]
-    prompt = shorten(task.effective_prompt, 40)
+    prompt = quoted(task.effective_prompt, 40)
     if prompt:
         parts.append(f"“{prompt}”")
     parts += [state_phrase(task), age(now - task.created_at)]
@@ -124,7 +131,7 @@ def task_detail(task: Task, link: str | None, now: float | None = None) -> str:
     now = time.time() if now is None else now
     lines = [f"**Task `{task.id}`** · {describe(task)} · {state_phrase(task)}"]
     if task.effective_prompt:
-        lines.append(f"Prompt: {shorten(task.effective_prompt, 900)}")
+        lines.append(f"Prompt: {quoted(task.effective_prompt, 900)}")
     lines.append(f"Created {age(now - task.created_at)} · provider {task.provider}")
     if task.provider_task_id:
         lines.append(f"Provider task: `{task.provider_task_id}`")

@@ -55,3 +55,7 @@ def test_shorten() -> None:
 def test_resets_in_names_midnight_utc() -> None:
     text = messages.resets_in(86400 * 3 + 3600)
     assert "00:00 UTC" in text and "in 23h 0m" in text
+
+
+def test_prompts_show_their_markdown_literally() -> None:
+    assert messages.quoted("**bold** _it_", 100) == "\\*\\*bold\\*\\* \\_it\\_"

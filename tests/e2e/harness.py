@@ -89,6 +89,15 @@ class World:
             raise AssertionError(f"bot never became ready:\n{self.bot.log()}") from None
         await asyncio.sleep(0.3)  # let discord.py parse GUILD_CREATE
 
+    async def first_dm(self, user: User, timeout: float = 10.0) -> dict[str, Any]:
+        """The first direct message the bot sent `user`."""
+        for _ in range(int(timeout / 0.1)):
+            dm = self.discord.dm_channel(user)
+            if dm and dm.messages:
+                return dm.messages[0]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no DM to {user.name} within {timeout}s:\n{self.bot.log()[-2000:]}")
+
     async def restart(self, sig: int = signal.SIGTERM) -> int | None:
         code = await self.bot.stop(sig)
         self.discord._sockets.clear()

@@ -231,13 +231,8 @@ async def test_deleted_channel_result_goes_by_dm(tmp_path: Path) -> None:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a vanishing room")
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
         w.discord.delete_channel(w.channel)
-        for _ in range(100):
-            dm = w.discord.dm_channel(w.alice)
-            if dm and dm.messages:
-                break
-            await asyncio.sleep(0.1)
-        assert dm is not None and dm.messages and dm.messages[0]["attachments"]
-        assert "channel this was started in is gone" in dm.messages[0]["content"]
+        dm = await w.first_dm(w.alice)
+        assert dm["attachments"] and "channel this was started in is gone" in dm["content"]
 
 
 async def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
@@ -273,14 +268,9 @@ async def test_permission_lost_before_delivery_sends_the_result_by_dm(tmp_path: 
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a closing door")
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
         w.discord.deny(w.channel, "send_messages")
-        for _ in range(100):
-            dm = w.discord.dm_channel(w.alice)
-            if dm and dm.messages:
-                break
-            await asyncio.sleep(0.1)
-        assert dm is not None and dm.messages and dm.messages[0]["attachments"]
-        assert f"I couldn't post this in <#{w.channel.id}>" in dm.messages[0]["content"]
-        assert "Send Messages" in dm.messages[0]["content"] and "missing: Send Messages" in w.bot.log()
+        dm = await w.first_dm(w.alice)
+        assert dm["attachments"] and f"I couldn't post this in <#{w.channel.id}>" in dm["content"]
+        assert "Send Messages" in dm["content"] and "missing: Send Messages" in w.bot.log()
 
 
 async def test_members_are_told_the_bot_is_restarting_during_shutdown(tmp_path: Path) -> None:
