@@ -119,6 +119,11 @@ class TaskService:
         reference = reference.strip()
         if not reference or len(reference) > 100 or any(ch.isspace() for ch in reference):
             raise BotError(f"`{reference[:40]}` is not a task id. Use an id from /tasks.")
+        state = self.engine.state
+        if state.paused():
+            # Inside a provider pause (429, maintenance) no request may go out, this look-up included.
+            wait = max(1, round(state.paused_until - time.time()))
+            raise BotError(f"The provider asked us to wait; try again in about {wait} seconds.")
         try:
             status = await self.provider.status(reference)
         except ProviderError as exc:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,3 +222,12 @@ async def test_reroll_reuses_the_prompt(midapi_setup: Setup) -> None:
         reply.task is not None and reply.task.prompt == "roll me again" and reply.task.user_id == BOB.user_id
     )
     await asyncio.sleep(0)
+
+
+async def test_provider_lookup_waits_out_a_provider_pause(midapi_setup: Setup) -> None:
+    seeded = midapi_setup.fake.seed_task("elsewhere")
+    midapi_setup.engine.state.paused_until = time.time() + 30
+    with pytest.raises(BotError) as caught:
+        await midapi_setup.service.vary(ALICE, seeded.task_id, 1, "strong", None)
+    assert "try again in about 30 seconds" in caught.value.user_message
+    assert midapi_setup.fake.requests == []
