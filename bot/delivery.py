@@ -67,17 +67,10 @@ class Deliverer:
             await self.tracker.update(task, final_text=f"{head} — posted: {message.jump_url}")
 
     async def _channel(self, channel_id: int | None) -> Any:
+        """The cached channel, or a partial one: a send needs no prior GET, and a 404 on it means gone."""
         if channel_id is None:
             return None
-        channel = self.bot.get_channel(channel_id)
-        if channel is not None:
-            return channel
-        try:
-            return await self.bot.fetch_channel(channel_id)
-        except discord.NotFound:
-            return None
-        except discord.Forbidden:
-            return discord.PartialMessageable(state=self.bot._connection, id=channel_id)
+        return self.bot.get_channel(channel_id) or self.bot.get_partial_messageable(channel_id)
 
     def _missing(self, channel: Any) -> list[str]:
         from .discord_app import NEEDED

@@ -206,6 +206,8 @@ def require_post_permissions(interaction: discord.Interaction[Any]) -> None:
     if interaction.guild_id is None:
         return
     permissions = interaction.app_permissions
+    if permissions.value == 0:
+        return  # not reported (user-installed contexts); delivery handles a refusal on its own
     missing = [label for name, label in NEEDED.items() if not getattr(permissions, name)]
     if missing:
         log.warning(
