@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 
 import aiohttp
 import discord
@@ -31,6 +32,13 @@ from .web import WebServer
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 6.0
+UNREACHABLE = (
+    aiohttp.ClientError,
+    OSError,
+    discord.DiscordServerError,
+    discord.GatewayNotFound,
+    TimeoutError,
+)
 
 
 class StartupError(Exception):
@@ -103,23 +111,9 @@ async def run(settings: Settings) -> int:
 
 async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio.Event) -> int:
     async with bot:
-        runner = asyncio.create_task(bot.start(settings.discord_token.get()), name="discord")
         stopper = asyncio.create_task(stop.wait(), name="signal")
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        code = 0
-        if runner in done:
-            exc = runner.exception()
-            if isinstance(exc, discord.LoginFailure):
-                raise StartupError(
-                    "DISCORD_TOKEN: Discord rejected the token (check it in the developer portal)"
-                )
-            if isinstance(exc, discord.PrivilegedIntentsRequired):
-                raise StartupError("Discord refused the gateway intents this bot asked for")
-            if exc is not None:
-                log.error("lost the Discord connection for good: %s", exc, exc_info=exc)
-                code = 1
-        else:
-            log.info("shutting down: no new interactions; letting in-flight work finish")
+        code = await _stay_connected(bot, settings, stopper)
+        log.info("shutting down: no new interactions; letting in-flight work finish")
         bot.accepting = False
         stopper.cancel()
         try:
@@ -130,8 +124,41 @@ async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 await bot.close()
-        if not runner.done():
+        return code
+
+
+async def _stay_connected(bot: MJBot, settings: Settings, stopper: asyncio.Task[Any]) -> int:
+    """Run the Discord client until a signal. Discord out of reach is waited out with backoff (the
+    engine keeps following tasks meanwhile); a rejected token is fatal."""
+    backoff = 1.0
+    while True:
+        logged_in = bot.user is not None
+        session = bot.connect() if logged_in else bot.start(settings.discord_token.get())
+        runner = asyncio.create_task(session, name="discord")
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner not in done:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await runner
-        return code
+            return 0
+        exc = runner.exception()
+        if exc is None:
+            return 0
+        if isinstance(exc, discord.LoginFailure):
+            raise StartupError("DISCORD_TOKEN: Discord rejected the token (check it in the developer portal)")
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            raise StartupError("Discord refused the gateway intents this bot asked for")
+        if not isinstance(exc, UNREACHABLE):
+            log.error("lost the Discord connection for good: %s", exc, exc_info=exc)
+            return 1
+        log.warning("cannot reach Discord (%s: %s); retrying in %.0fs", type(exc).__name__, exc, backoff)
+        if not logged_in:
+            # The next log-in opens a fresh HTTP session; closing the old one closed its connector too.
+            await bot.http.close()
+            bot.http.connector = discord.utils.MISSING
+        try:
+            async with asyncio.timeout(backoff):
+                await asyncio.shield(stopper)
+            return 0
+        except TimeoutError:
+            backoff = min(backoff * 2, 60.0)

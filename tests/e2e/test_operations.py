@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -106,3 +107,42 @@ async def test_an_outdated_command_form_gets_a_clear_answer(tmp_path: Path) -> N
         text = await w.discord.wait_for_answer(ask)
         assert "older version of this command" in text and ask.ephemeral
         assert w.provider.creates() == []
+
+
+async def test_discord_down_at_start_is_waited_out(tmp_path: Path) -> None:
+    from tests.e2e.harness import BotProcess, bot_env, free_port
+    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.midapi import FakeMidapi
+
+    discord = FakeDiscord()
+    discord.port = free_port()  # Discord will listen here, but not yet
+    provider = await FakeMidapi().start()
+    http_port = free_port()
+    bot = BotProcess(bot_env(discord, provider, tmp_path, http_port), tmp_path / "bot.log")
+    await bot.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                if "cannot reach Discord" in bot.log():
+                    break
+                await asyncio.sleep(0.1)
+            assert "cannot reach Discord" in bot.log() and "Traceback" not in bot.log()
+            async with session.get(f"http://127.0.0.1:{http_port}/healthz") as response:
+                assert response.status == 503
+            await discord.start()
+            user = discord.add_user("late")
+            guild = discord.add_guild("Late Club", user)
+            channel = discord.add_channel(guild, "late")
+            await asyncio.wait_for(discord.identified.wait(), 15)
+            for _ in range(100):
+                if discord.command_syncs:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.3)
+            ask = await discord.slash(user, channel, "imagine", prompt="after the outage")
+            assert "Started" in await discord.wait_for_answer(ask, lambda t: "Started" in t)
+        assert await bot.stop() == 0
+    finally:
+        await bot.stop()
+        await provider.stop()
+        await discord.stop()
