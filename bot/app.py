@@ -112,8 +112,9 @@ async def run(settings: Settings) -> int:
 async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio.Event) -> int:
     async with bot:
         stopper = asyncio.create_task(stop.wait(), name="signal")
-        code = await _stay_connected(bot, settings, stopper)
+        code, runner = await _stay_connected(bot, settings, stopper)
         log.info("shutting down: no new interactions; letting in-flight work finish")
+        # The gateway stays up meanwhile, so members pressing now are told the bot is restarting.
         bot.accepting = False
         stopper.cancel()
         try:
@@ -124,10 +125,16 @@ async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 await bot.close()
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
         return code
 
 
-async def _stay_connected(bot: MJBot, settings: Settings, stopper: asyncio.Task[Any]) -> int:
+async def _stay_connected(
+    bot: MJBot, settings: Settings, stopper: asyncio.Task[Any]
+) -> tuple[int, asyncio.Task[None] | None]:
     """Run the Discord client until a signal. Discord out of reach is waited out with backoff (the
     engine keeps following tasks meanwhile); a rejected token is fatal."""
     backoff = 1.0
@@ -137,20 +144,17 @@ async def _stay_connected(bot: MJBot, settings: Settings, stopper: asyncio.Task[
         runner = asyncio.create_task(session, name="discord")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if runner not in done:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
-            return 0
+            return 0, runner  # a signal: the caller winds down while the gateway still answers
         exc = runner.exception()
         if exc is None:
-            return 0
+            return 0, None
         if isinstance(exc, discord.LoginFailure):
             raise StartupError("DISCORD_TOKEN: Discord rejected the token (check it in the developer portal)")
         if isinstance(exc, discord.PrivilegedIntentsRequired):
             raise StartupError("Discord refused the gateway intents this bot asked for")
         if not isinstance(exc, UNREACHABLE):
             log.error("lost the Discord connection for good: %s", exc, exc_info=exc)
-            return 1
+            return 1, None
         log.warning("cannot reach Discord (%s: %s); retrying in %.0fs", type(exc).__name__, exc, backoff)
         if not logged_in:
             # The next log-in opens a fresh HTTP session; closing the old one closed its connector too.
@@ -159,6 +163,6 @@ async def _stay_connected(bot: MJBot, settings: Settings, stopper: asyncio.Task[
         try:
             async with asyncio.timeout(backoff):
                 await asyncio.shield(stopper)
-            return 0
+            return 0, None
         except TimeoutError:
             backoff = min(backoff * 2, 60.0)
