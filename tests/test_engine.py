@@ -54,6 +54,10 @@ class Rig:
     async def imagine(self, prompt: str = "a castle", user: int = 1) -> Task:
         return (await self.engine.submit(SubmitRequest("imagine", user, 10, 20, prompt=prompt))).task
 
+    async def close(self) -> None:
+        await self.engine.stop()
+        await self.store.close()
+
     async def finished(self, task_id: str) -> Task:
         async def done() -> Task | None:
             task = await self.store.get(task_id)
@@ -82,8 +86,7 @@ async def build(
 async def rig(tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> AsyncIterator[Rig]:
     built = await build(tmp_path, session, fake_midapi)
     yield built
-    await built.engine.stop()
-    await built.store.close()
+    await built.close()
 
 
 async def test_normal_completion_is_delivered_once(rig: Rig) -> None:
@@ -167,8 +170,7 @@ async def test_timeout_without_progress(
         done = await rig.finished(task.id)
         assert done.state == "timed_out" and "no progress" in (done.error_message or "")
     finally:
-        await rig.engine.stop()
-        await rig.store.close()
+        await rig.close()
 
 
 async def test_dedupe_returns_the_existing_task(rig: Rig) -> None:
@@ -203,8 +205,7 @@ async def test_unknown_create_outcome_is_never_resent(
         assert done.state == "failed" and "not charged twice" in (done.error_message or "")
         assert len(rig.fake.creates()) == 1
     finally:
-        await rig.engine.stop()
-        await rig.store.close()
+        await rig.close()
 
 
 async def test_restart_mid_task_delivers_once_without_second_create(
@@ -214,8 +215,7 @@ async def test_restart_mid_task_delivers_once_without_second_create(
     first = await build(tmp_path, session, fake_midapi)
     task = await first.imagine()
     await asyncio.sleep(0.2)
-    await first.engine.stop()  # the process "dies" mid-task
-    await first.store.close()
+    await first.close()  # the process "dies" mid-task
     second = await build(tmp_path, session, fake_midapi)
     try:
         done = await second.finished(task.id)
@@ -224,8 +224,7 @@ async def test_restart_mid_task_delivers_once_without_second_create(
         assert [t.id for t in second.deliveries.tasks] == [task.id] and first.deliveries.tasks == []
         assert len(fake_midapi.creates()) == 1
     finally:
-        await second.engine.stop()
-        await second.store.close()
+        await second.close()
 
 
 async def test_interrupted_create_is_reconciled_not_resent(
@@ -298,8 +297,7 @@ async def test_vtrix_vary_with_strength_and_remix(
             "remixPrompt": "in snow",
         }
     finally:
-        await rig.engine.stop()
-        await rig.store.close()
+        await rig.close()
 
 
 # --- callbacks through the built-in web server ---------------------------------------------------
@@ -337,8 +335,7 @@ async def test_callback_wakes_task_and_forged_one_is_404(
         assert unchanged is not None and unchanged.next_check_at == other.next_check_at
     finally:
         await server.stop()
-        await rig.engine.stop()
-        await rig.store.close()
+        await rig.close()
 
 
 async def test_callback_reconciles_an_unknown_create(
@@ -360,8 +357,7 @@ async def test_callback_reconciles_an_unknown_create(
         assert len(fake_midapi.creates()) == 1
     finally:
         await server.stop()
-        await rig.engine.stop()
-        await rig.store.close()
+        await rig.close()
 
 
 async def test_healthz_and_metrics(rig: Rig, session: aiohttp.ClientSession) -> None:
