@@ -307,8 +307,11 @@ class Engine:
     async def _run(self) -> None:
         log.info("engine: started (concurrency %d)", self.settings.engine_concurrency)
         while self.state.running:
+            # Cleared before the tick reads anything, so a wake-up during the tick is never lost.
+            self._wake.clear()
+            started = 0
             try:
-                await self._tick()
+                started = await self._tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -316,18 +319,21 @@ class Engine:
                 self.state.errors += 1
                 log.exception("engine: tick failed; retrying shortly")
                 await asyncio.sleep(1.0)
-            await self._sleep()
+            await self._sleep(started)
 
-    async def _sleep(self) -> None:
+    async def _sleep(self, started: int) -> None:
         now = time.time()
         next_at = await self._next_wake_at()
         timeout = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now))
         if self.state.paused(now):
             timeout = min(5.0, max(timeout, self.state.paused_until - now))
         if timeout <= 0:
-            await asyncio.sleep(0)
-            return
-        self._wake.clear()
+            if started:
+                await asyncio.sleep(0)
+                return
+            # Everything due is already in flight (or waits for a free slot): a finishing piece of
+            # work wakes the loop, so wait for that instead of spinning on the schedule.
+            timeout = 1.0
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
@@ -340,22 +346,25 @@ class Engine:
             log.exception("engine: cannot read the schedule")
             return None
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> int:
+        """Start the work that is due, within the free slots; return how much it started."""
         now = time.time()
         self.state.last_tick = now
-        capacity = self.settings.engine_concurrency - len(self._work.tasks)
         paused = self.state.paused(now)
         if self.metrics:
             self.metrics.provider_paused.set(1 if paused else 0)
+        started = 0
         lag = 0.0
-        if capacity > 0 and not paused:
-            due = await self.store.due_tasks(now, capacity + len(self._work.tasks))
+        if not paused:
+            in_flight = len(self._work.tasks)
+            due = await self.store.due_tasks(now, self.settings.engine_concurrency + in_flight)
             due = [t for t in due if f"check:{t.id}" not in self._work.tasks and t.id not in self._creating]
             if due and due[0].next_check_at is not None:
                 lag = max(0.0, now - due[0].next_check_at)
-            for task in due[:capacity]:
+            for task in due[: max(0, self.settings.engine_concurrency - in_flight)]:
                 self._spawn(f"check:{task.id}", self._check(task))
-        elif paused:
+                started += 1
+        else:
             await self._expire_stalled(now)
         self.state.lag_s = lag
         if self.metrics:
@@ -365,7 +374,9 @@ class Engine:
             for task in undelivered:
                 if f"deliver:{task.id}" not in self._work.tasks:
                     self._spawn(f"deliver:{task.id}", self._deliver(task))
+                    started += 1
         self.state.inflight = len(self._work.tasks)
+        return started
 
     def _spawn(self, key: str, work: Awaitable[None]) -> None:
         async def guarded() -> None:
