@@ -14,6 +14,7 @@ from typing import Any
 import discord
 
 from . import messages
+from .discord_app import NEEDED, MJBot, Services
 from .engine import UndeliverableError
 from .images import DownloadError, Image, download_all, fit
 from .progress import ProgressTracker
@@ -23,17 +24,17 @@ log = logging.getLogger(__name__)
 
 
 class Deliverer:
-    def __init__(self, bot: Any, tracker: ProgressTracker) -> None:
+    def __init__(self, bot: MJBot, tracker: ProgressTracker) -> None:
         self.bot = bot
         self.tracker = tracker
 
     @property
-    def services(self) -> Any:
+    def services(self) -> Services:
         return self.bot.services
 
     async def deliver(self, task: Task) -> int | None:
         payload = await self._compose(task)
-        channel = await self._channel(task.channel_id)
+        channel = self._channel(task.channel_id)
         note = None
         if channel is not None:
             try:
@@ -66,15 +67,13 @@ class Deliverer:
             head = f"`{task.id}` · {messages.what(task)} · done"
             await self.tracker.update(task, final_text=f"{head} — posted: {message.jump_url}")
 
-    async def _channel(self, channel_id: int | None) -> Any:
+    def _channel(self, channel_id: int | None) -> Any:
         """The cached channel, or a partial one: a send needs no prior GET, and a 404 on it means gone."""
         if channel_id is None:
             return None
         return self.bot.get_channel(channel_id) or self.bot.get_partial_messageable(channel_id)
 
     def _missing(self, channel: Any) -> list[str]:
-        from .discord_app import NEEDED
-
         guild = getattr(channel, "guild", None)
         if guild is None or guild.me is None:
             return []
