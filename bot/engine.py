@@ -37,6 +37,7 @@ from .providers.errors import (
     RateLimited,
     Unsupported,
 )
+from .schedule import pause_length, poll_gap, timeout_message
 from .store import NewTask, Store, Task
 from .submission import SubmitRequest, SubmitResult, TooManyActive, describe, request_key
 
@@ -57,7 +58,6 @@ UpdateFn = Callable[[Task], Awaitable[None]]
 CallbackUrlFn = Callable[[str], str | None]
 
 RECONCILE_WINDOW_S = 300.0
-DEFAULT_PAUSE_S = 5.0
 MAX_DELIVERY_BACKOFF_S = 300.0
 
 
@@ -406,9 +406,7 @@ class Engine:
         limit = now - self.settings.task_timeout_s
         for task in await self.store.due_tasks(now, 50):
             if (task.last_progress_at or task.created_at) < limit:
-                await self._finish(
-                    task, "timed_out", error_message=timeout_message(self.settings.task_timeout_s)
-                )
+                await self._time_out(task)
 
     # --- following one task ----------------------------------------------------------------------
     async def _check(self, task: Task) -> None:
@@ -426,9 +424,7 @@ class Engine:
                 )
                 await self._mark_uncertain(task)
             elif stalled:
-                await self._finish(
-                    task, "timed_out", error_message=timeout_message(self.settings.task_timeout_s)
-                )
+                await self._time_out(task)
             else:
                 await self._create(task)
             return
@@ -490,9 +486,7 @@ class Engine:
             progress = status.progress if status.progress is not None else task.progress
             moved = progress != task.progress or task.state != "running"
             if not moved and stalled:
-                await self._finish(
-                    task, "timed_out", error_message=timeout_message(self.settings.task_timeout_s)
-                )
+                await self._time_out(task)
                 return
             task = await self.store.update(
                 task.id,
@@ -508,33 +502,25 @@ class Engine:
 
     async def _after_trouble(self, task: Task, stalled: bool, next_check_at: float) -> None:
         if stalled:
-            await self._finish(task, "timed_out", error_message=timeout_message(self.settings.task_timeout_s))
+            await self._time_out(task)
         else:
             await self.store.update(task.id, last_checked_at=time.time(), next_check_at=next_check_at)
 
     def _interval(self, task: Task, now: float | None = None) -> float:
-        """The gap to the next status read: backoff, sharpened by the provider's own progress.
-
-        With a progress figure the remaining time is estimated from the rate so far, so the next read
-        lands just after the expected finish instead of a backoff step late; never sooner than
-        `POLL_FIRST_S`. With callbacks on, polling is only the safety net, so it backs off further.
-        """
-        first, longest = self.settings.poll_first_s, self.settings.poll_max_s
-        gap = min(longest, first * (1.5**task.poll_count))
-        started = task.submitted_at or task.created_at
-        if now is not None and 0 < task.progress < 100 and now > started:
-            remaining = (now - started) * (100 - task.progress) / task.progress
-            gap = min(longest, max(first, remaining * 1.1))
-        if self.callback_url is not None:
-            gap = min(longest * 4, max(gap * 2, longest))
+        settings = self.settings
+        gap = poll_gap(
+            task,
+            now,
+            first=settings.poll_first_s,
+            longest=settings.poll_max_s,
+            callbacks=self.callback_url is not None,
+        )
         return gap * random.uniform(0.9, 1.1)
 
     def _pause(self, exc: ProviderError) -> None:
         """Stop every provider request for the window the provider asked for (or a growing guess)."""
         self._pause_streak += 1
-        wait = exc.retry_after
-        if wait is None or wait <= 0:
-            wait = min(self.settings.poll_max_s * 2, DEFAULT_PAUSE_S * (2 ** min(self._pause_streak - 1, 4)))
+        wait = pause_length(exc.retry_after, self._pause_streak, self.settings.poll_max_s)
         until = time.time() + wait
         if until > self.state.paused_until:
             self.state.paused_until = until
@@ -544,6 +530,11 @@ class Engine:
             self.metrics.provider_paused.set(1)
 
     # --- endings ---------------------------------------------------------------------------------
+    async def _time_out(self, task: Task) -> Task:
+        return await self._finish(
+            task, "timed_out", error_message=timeout_message(self.settings.task_timeout_s)
+        )
+
     async def _fail(self, task: Task, exc: BotError, *, delivered: bool = False) -> Task:
         code = exc.code if isinstance(exc, ProviderError) else None
         log.info("task %s: failed: %s", task.id, exc)
@@ -603,11 +594,3 @@ class Engine:
         await self.store.update(task.id, delivered_at=now, result_message_id=message_id, delivery_error=None)
         if self.metrics and fresh.finished_at:
             self.metrics.delivery_seconds.observe(max(0.0, now - fresh.finished_at))
-
-
-def timeout_message(seconds: float) -> str:
-    minutes = max(1, round(seconds / 60))
-    return (
-        f"The provider made no progress on this for {minutes} minute{'s' if minutes != 1 else ''}, "
-        "so the bot stopped waiting. Try again; if it keeps happening the provider may be overloaded."
-    )
