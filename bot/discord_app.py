@@ -67,6 +67,12 @@ async def respond(
         log.warning("could not answer interaction %s: %s", interaction.id, exc)
 
 
+async def defer_private(interaction: discord.Interaction[Any]) -> None:
+    """Acknowledge at once with a private "thinking…" reply that the work edits later."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    observe_ack(interaction)
+
+
 def observe_ack(interaction: discord.Interaction[Any]) -> None:
     client = interaction.client
     if isinstance(client, MJBot):
@@ -246,8 +252,7 @@ async def submit_from(interaction: discord.Interaction[Any], action: Action, whe
         return
     try:
         if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            observe_ack(interaction)
+            await defer_private(interaction)
         require_post_permissions(interaction)
         reply = await action(client.services.tasks, actor_of(interaction))
         await interaction.edit_original_response(content=reply.content)

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .config import Settings
@@ -80,11 +80,6 @@ class EngineState:
         return self.paused_until > (time.time() if now is None else now)
 
 
-@dataclass
-class _Work:
-    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-
-
 class Engine:
     def __init__(
         self,
@@ -109,7 +104,7 @@ class Engine:
         self.state = EngineState()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._work = _Work()
+        self._work: dict[str, asyncio.Task[None]] = {}
         self._creating: set[str] = set()
         self._early_callbacks: set[str] = set()
         self._user_locks: dict[int, asyncio.Lock] = {}
@@ -131,7 +126,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        pending = list(self._work.tasks.values())
+        pending = list(self._work.values())
         if pending:
             _done, still = await asyncio.wait(pending, timeout=grace_s)
             for task in still:
@@ -356,9 +351,9 @@ class Engine:
         started = 0
         lag = 0.0
         if not paused:
-            in_flight = len(self._work.tasks)
+            in_flight = len(self._work)
             due = await self.store.due_tasks(now, self.settings.engine_concurrency + in_flight)
-            due = [t for t in due if f"check:{t.id}" not in self._work.tasks and t.id not in self._creating]
+            due = [t for t in due if f"check:{t.id}" not in self._work and t.id not in self._creating]
             if due and due[0].next_check_at is not None:
                 lag = max(0.0, now - due[0].next_check_at)
             for task in due[: max(0, self.settings.engine_concurrency - in_flight)]:
@@ -372,10 +367,10 @@ class Engine:
         if self.deliver is not None:
             undelivered = await self.store.undelivered(now, self.settings.engine_concurrency * 2)
             for task in undelivered:
-                if f"deliver:{task.id}" not in self._work.tasks:
+                if f"deliver:{task.id}" not in self._work:
                     self._spawn(f"deliver:{task.id}", self._deliver(task))
                     started += 1
-        self.state.inflight = len(self._work.tasks)
+        self.state.inflight = len(self._work)
         return started
 
     def _spawn(self, key: str, work: Awaitable[None]) -> None:
@@ -389,10 +384,10 @@ class Engine:
                 log.exception("engine: %s failed; it will be retried", key)
                 await self._defer_after_bug(key)
             finally:
-                self._work.tasks.pop(key, None)
+                self._work.pop(key, None)
                 self.wake()
 
-        self._work.tasks[key] = asyncio.create_task(guarded(), name=key)
+        self._work[key] = asyncio.create_task(guarded(), name=key)
 
     async def _defer_after_bug(self, key: str) -> None:
         """A check that crashed is retried later, not in a hot loop."""

@@ -15,7 +15,7 @@ from .config import Settings
 from .engine import Engine, SubmitRequest, SubmitResult
 from .limits import Limits
 from .providers.base import Provider
-from .providers.errors import BotError, ProviderError, Unsupported
+from .providers.errors import BotError, NotFound, ProviderError, Unsupported
 from .store import UNFINISHED, Store, Task, TaskState
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class TaskService:
         try:
             status = await self.provider.status(reference)
         except ProviderError as exc:
-            if exc.code in ("404",) or type(exc).__name__ == "NotFound":
+            if isinstance(exc, NotFound):
                 raise BotError(
                     f"Neither I nor the provider know a task `{reference}`. Check the id in /tasks, "
                     "or start a new grid with /imagine."

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, observe_ack
+from bot.discord_app import MJBot, defer_private
 
 
 @app_commands.guild_only()
@@ -29,8 +29,7 @@ class Admin(
 
     @app_commands.command(name="status", description="Engine state, provider pause, queue depth, spend today")
     async def status(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         services = self.bot.services
         state = services.engine.state
         counts = await services.store.counts_by_state()
@@ -63,8 +62,7 @@ class Admin(
 
     @app_commands.command(name="pause", description="Refuse new image requests on this server")
     async def pause(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         await self.bot.services.store.set_guild_paused(interaction.guild_id or 0, True, interaction.user.id)
         await interaction.edit_original_response(
             content="Paused: new requests on this server are refused until `/admin resume`. Running tasks still finish."
@@ -72,15 +70,13 @@ class Admin(
 
     @app_commands.command(name="resume", description="Accept new image requests on this server again")
     async def resume(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         await self.bot.services.store.set_guild_paused(interaction.guild_id or 0, False, interaction.user.id)
         await interaction.edit_original_response(content="Resumed: members can make new requests again.")
 
     @app_commands.command(name="sync", description="Sync the slash commands with Discord now")
     async def sync(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         outcome = await self.bot.sync_commands()
         await interaction.edit_original_response(content=f"{outcome[0].upper()}{outcome[1:]}.")
 

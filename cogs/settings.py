@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, observe_ack
+from bot.discord_app import MJBot, defer_private
 
 STRENGTHS = [
     app_commands.Choice(name="subtle", value="subtle"),
@@ -36,8 +36,7 @@ class Settings(commands.Cog):
         strength: app_commands.Choice[str] | None = None,
         remix: app_commands.Choice[str] | None = None,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         text = await self.bot.services.tasks.update_settings(
             interaction.user.id, strength.value if strength else None, remix.value if remix else None
         )

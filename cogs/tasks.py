@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, observe_ack, report_error, services_of
+from bot.discord_app import MJBot, defer_private, observe_ack, report_error, services_of
 from bot.service import TaskPage
 
 STATUSES = [
@@ -98,8 +98,7 @@ class Tasks(commands.Cog):
         status: app_commands.Choice[str] | None = None,
         page: app_commands.Range[int, 1, 10000] = 1,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         result = await self.bot.services.tasks.tasks_page(
             interaction.user.id, interaction.guild_id, status.value if status else "all", page
         )
@@ -112,8 +111,7 @@ class Tasks(commands.Cog):
     @app_commands.command(name="task", description="One of your tasks in detail")
     @app_commands.describe(id="The short id from /tasks, or the provider's task id")
     async def task(self, interaction: discord.Interaction[Any], id: app_commands.Range[str, 1, 100]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        observe_ack(interaction)
+        await defer_private(interaction)
         text = await self.bot.services.tasks.task_detail(interaction.user.id, id)
         await interaction.edit_original_response(content=text)
 

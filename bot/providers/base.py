@@ -103,6 +103,18 @@ def validate_prompt(prompt: str) -> None:
         )
 
 
+def parse_progress(value: Any) -> int | None:
+    """A progress figure in any of the shapes providers use: 40, 0.4, "40%", "40"; None if absent."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().rstrip("%"))
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return max(0, min(100, int(value * 100 if 0 < value < 1 else value)))
+    return None
+
+
 def parse_json_object(body: bytes) -> dict[str, Any] | None:
     """A callback or answer body as a JSON object, or None when it is not one."""
     try:

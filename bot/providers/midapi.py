@@ -12,6 +12,7 @@ from .base import (
     TaskStatus,
     VaryRequest,
     parse_json_object,
+    parse_progress,
     validate_callback,
     validate_index,
     validate_prompt,
@@ -172,7 +173,7 @@ def parse_record(task_id: str, data: dict[str, Any]) -> TaskStatus:
             url = item.get("resultUrl") if isinstance(item, dict) else item
             if isinstance(url, str) and url:
                 urls.append(url)
-    progress = _progress(data.get("progress"))
+    progress = parse_progress(data.get("progress"))
     prompt = None
     params = data.get("paramJson")
     if isinstance(params, str):
@@ -201,16 +202,3 @@ def parse_record(task_id: str, data: dict[str, Any]) -> TaskStatus:
     if flag in (0, None):
         return TaskStatus(state="running", progress=progress, prompt=prompt, **common)
     raise MalformedResponse(f"unknown successFlag {flag!r}", provider=NAME)
-
-
-def _progress(value: Any) -> int | None:
-    if isinstance(value, str):
-        value = value.strip().rstrip("%")
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = value * 100 if 0 < value < 1 else value
-        return max(0, min(100, int(number)))
-    return None

@@ -18,6 +18,7 @@ from .base import (
     TaskStatus,
     VaryRequest,
     parse_json_object,
+    parse_progress,
     validate_callback,
     validate_index,
     validate_prompt,
@@ -158,7 +159,7 @@ class VtrixClient:
         if word not in UNFINISHED and word not in self._unknown_words:
             self._unknown_words.add(word)
             log.warning("vtrix: unknown task status %r for %s, treating it as unfinished", word, task_id)
-        return TaskStatus(state="running", progress=_progress(record.get("progress")), **common)
+        return TaskStatus(state="running", progress=parse_progress(record.get("progress")), **common)
 
     def callback_task_id(self, body: bytes) -> str | None:
         payload = parse_json_object(body)
@@ -234,9 +235,3 @@ def _cost(record: dict[str, Any]) -> Decimal | None:
     except InvalidOperation:
         return None
     return value if value.is_finite() and value >= 0 else None
-
-
-def _progress(value: Any) -> int | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return max(0, min(100, int(value * 100 if 0 < value < 1 else value)))
-    return None

@@ -78,7 +78,6 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.resumes = 0
-        self.resumes_before = 0
         self.identified = asyncio.Event()
         self.app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
         self._routes()
@@ -129,16 +128,17 @@ class FakeDiscord:
         bits = {"send_messages": SEND_MESSAGES, "attach_files": ATTACH_FILES, "embed_links": EMBED_LINKS}
         for name in permissions:
             channel.bot_denied |= bits[name]
+        self._announce("CHANNEL_UPDATE", self._channel_payload(channel))
+
+    def _announce(self, event: str, payload: dict[str, Any]) -> None:
+        """Dispatch an event from synchronous test code, if a bot is connected to hear it."""
         if self._sockets:
-            update = asyncio.get_running_loop().create_task(
-                self._send_dispatch("CHANNEL_UPDATE", self._channel_payload(channel))
-            )
-            self._background.add(update)
-            update.add_done_callback(self._background.discard)
+            sending = asyncio.get_running_loop().create_task(self._send_dispatch(event, payload))
+            self._background.add(sending)
+            sending.add_done_callback(self._background.discard)
 
     async def drop_gateway(self, code: int = 4000) -> None:
         """A Discord hiccup: close every gateway session; a healthy client reconnects and RESUMEs."""
-        self.resumes_before = self.resumes
         for ws, _ in list(self._sockets):
             await ws.close(code=code, message=b"hiccup")
         self._sockets.clear()
@@ -153,12 +153,7 @@ class FakeDiscord:
 
     def delete_channel(self, channel: Channel) -> None:
         channel.deleted = True
-        if self._sockets:
-            gone = asyncio.get_running_loop().create_task(
-                self._send_dispatch("CHANNEL_DELETE", self._channel_payload(channel))
-            )
-            self._background.add(gone)
-            gone.add_done_callback(self._background.discard)
+        self._announce("CHANNEL_DELETE", self._channel_payload(channel))
 
     def bot_permissions(self, channel: Channel) -> int:
         return BOT_DEFAULT & ~channel.bot_denied
