@@ -30,7 +30,7 @@ check: lint typecheck test  ## ruff (lint + format), mypy, pytest
 demo: $(STAMP)  ## the whole product offline: loopback Discord + provider + the real bot
 	$(BIN)/python -m tests.demo
 
-bench: $(STAMP)  ## benchmarks (SPEC section 10); results in bench/results/
+bench: $(STAMP)  ## benchmarks against baselines; results in bench/results/
 	$(BIN)/python -m bench
 
 clean:

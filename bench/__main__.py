@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [ack|polling|scale]`: run the benchmarks of SPEC section 10."""
+"""`make bench` / `python -m bench [ack|polling|scale]`: run the benchmarks."""
 
 from __future__ import annotations
 

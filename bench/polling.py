@@ -17,10 +17,10 @@ import aiohttp
 
 from bench.common import mean, percentile, report
 from bot.callbacks import CallbackTokens
-from bot.engine import Engine, SubmitRequest
 from bot.metrics import Metrics
 from bot.providers.midapi import MidapiClient
-from bot.store import Store, Task
+from bot.store import Task, open_store
+from bot.tasks import Admission, Engine, Outbox, Quota, SubmitRequest
 from bot.web import WebServer
 from tests.fakes.midapi import FakeMidapi
 from tests.helpers import make_settings
@@ -29,11 +29,9 @@ SCALE = 10.0
 TASKS = 40
 
 
-class FixedPolling(Engine):
+def fixed_interval(task: Task, now: float | None = None) -> float:
     """The baseline: a status read every 3 s, no backoff, no estimate."""
-
-    def _interval(self, task: Task, now: float | None = None) -> float:
-        return 3.0 / SCALE
+    return 3.0 / SCALE
 
 
 async def scenario(
@@ -49,7 +47,7 @@ async def scenario(
         MAX_ACTIVE_PER_USER="100",
         ENGINE_CONCURRENCY="32",
     )
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database)
     finished_at: dict[str, float] = {}
     detected: dict[str, float] = {}
 
@@ -59,24 +57,26 @@ async def scenario(
 
     async with aiohttp.ClientSession() as session:
         provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url)
-        engine = (FixedPolling if fixed else Engine)(
-            store, provider, settings, deliver=deliver, metrics=Metrics()
-        )
+        engine = Engine(store, provider, settings, deliver=Outbox(store, deliver).deliver, metrics=Metrics())
+        if fixed:
+            engine.follower.interval = fixed_interval  # type: ignore[method-assign]
+        admission = Admission(store, provider.name, provider.capabilities, settings, Quota(store, settings))
         web = None
         if callbacks:
             web = WebServer(engine=engine, store=store, metrics=Metrics(), tokens=None, max_lag_s=60)
             await web.start("127.0.0.1", 0)
             tokens = CallbackTokens("bench-secret-0123456789", f"http://127.0.0.1:{web.port}", "midapi")
             web.tokens = tokens
-            engine.callback_url = tokens.url
+            engine.follower.callback_url = tokens.url
         engine.start()
         ids = []
         for n in range(TASKS):
             fake.duration_s = rng.uniform(20, 60) / SCALE
-            result = await engine.submit(SubmitRequest("imagine", n, 1, 1, prompt=f"task {n}"))
-            ids.append(result.task.id)
-            provider_task = fake.tasks[result.task.provider_task_id or ""]
-            finished_at[result.task.id] = provider_task.created_at + provider_task.duration_s
+            admitted = await admission.admit(SubmitRequest("imagine", n, 1, 1, prompt=f"task {n}"))
+            task = await engine.begin(admitted.task)
+            ids.append(task.id)
+            provider_task = fake.tasks[task.provider_task_id or ""]
+            finished_at[task.id] = provider_task.created_at + provider_task.duration_s
         deadline = time.monotonic() + 15
         while len(detected) < TASKS and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -17,9 +17,10 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import report
-from bot.engine import Engine
 from bot.providers.midapi import MidapiClient
-from bot.store import NewTask, Store
+from bot.store import NewTask, TaskState, open_store
+from bot.store.sqlite import SqliteStore
+from bot.tasks import Engine
 from tests.fakes.midapi import FakeMidapi
 from tests.helpers import make_settings
 
@@ -43,28 +44,28 @@ async def resume(count: int) -> list[object]:
         ENGINE_CONCURRENCY="32",
         TASK_TIMEOUT_S="3600",
     )
-    store = await Store.open(settings.database)
+    seed = await SqliteStore.open(settings.database)  # one transaction for the whole seed: fast
     now = time.time()
-    await store._db.execute("BEGIN")
+    await seed._db.execute("BEGIN")
     for n in range(count):
         provider_task = fake.new_task("imagine", f"prompt {n}")
-        task = await store.insert_task(
+        task = await seed.insert_task(
             NewTask("midapi", "imagine", n % 500, 1, 1, f"k{n}", prompt=f"prompt {n}"), now=now
         )
-        await store.update(
+        await seed.update(
             task.id,
-            state="running",
+            state=TaskState.RUNNING,
             provider_task_id=provider_task.task_id,
             submitted_at=now,
             next_check_at=now - 1,
         )
-    await store._db.execute("COMMIT")
-    await store.close()
+    await seed._db.execute("COMMIT")
+    await seed.close()
 
     gc.collect()
     before = rss_mb()
     started = time.monotonic()
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database)
     lags = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
         provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url)

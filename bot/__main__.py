@@ -1,4 +1,4 @@
-"""`python -m bot`: load config, run, and turn failures into exit codes (SPEC section 9).
+"""`python -m bot`: load config, run, and turn failures into exit codes.
 
 0 clean stop, 2 configuration error (one line naming the variable), 1 anything else.
 """

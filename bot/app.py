@@ -9,7 +9,6 @@ the session and the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from typing import Any
@@ -19,14 +18,11 @@ import discord
 
 from .callbacks import CallbackTokens
 from .config import Settings
-from .delivery import Deliverer
-from .discord_app import MJBot, Services, point_discord_at
-from .engine import Engine
-from .limits import Limits
+from .discord_app import Deliverer, MJBot, Services, point_discord_at
 from .metrics import Metrics
 from .providers import make_provider
-from .service import TaskService
-from .store import Store
+from .store import open_store
+from .tasks import Admission, Engine, MemberSettings, Outbox, Quota, TaskService
 from .web import WebServer
 
 log = logging.getLogger(__name__)
@@ -47,13 +43,12 @@ class StartupError(Exception):
 
 async def run(settings: Settings) -> int:
     point_discord_at(settings)
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database)
     metrics = Metrics()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop.set)
     web: WebServer | None = None
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": "mjbot/0.1"}) as session:
@@ -63,24 +58,27 @@ async def run(settings: Settings) -> int:
                 if settings.callback_public_url
                 else None
             )
-            engine = Engine(
-                store, provider, settings, callback_url=tokens.url if tokens else None, metrics=metrics
-            )
-            limits = Limits(store, settings)
-            services = Services(
-                settings,
-                store,
-                engine,
-                provider,
-                metrics,
-                TaskService(store, engine, provider, settings, limits),
-                limits,
-                session,
-            )
-            bot = MJBot(services)
-            deliverer = Deliverer(bot, bot.tracker)
-            engine.deliver = deliverer.deliver
-            engine.on_update = bot.tracker.update
+            members = MemberSettings(store)
+            await members.load()
+
+            def wire(bot: MJBot) -> Services:
+                deliverer = Deliverer(bot, session, settings, provider.capabilities, bot.tracker)
+                engine = Engine(
+                    store,
+                    provider,
+                    settings,
+                    deliver=Outbox(store, deliverer.post, metrics).deliver,
+                    on_update=bot.tracker.update,
+                    callback_url=tokens.url if tokens else None,
+                    metrics=metrics,
+                )
+                quota = Quota(store, settings)
+                admission = Admission(store, provider.name, provider.capabilities, settings, quota)
+                tasks = TaskService(store, engine, provider, admission, quota, members)
+                return Services(settings, store, engine, provider, metrics, tasks, quota, members, session)
+
+            bot = MJBot(settings, wire)
+            engine = bot.services.engine
             web = WebServer(
                 engine=engine,
                 store=store,
@@ -122,13 +120,19 @@ async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio
                 await engine.stop(grace_s=SHUTDOWN_GRACE_S - 1)
         except TimeoutError:
             log.warning("engine did not stop in time; unfinished tasks resume on the next start")
-        with contextlib.suppress(Exception):
+        try:
             async with asyncio.timeout(2.0):
                 await bot.close()
+        except Exception as exc:
+            log.warning("closing the Discord connection did not finish cleanly: %s", exc)
         if runner is not None:
             runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await runner
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                log.warning("the Discord session ended with %s: %s", type(exc).__name__, exc)
         return code
 
 

@@ -1,7 +1,7 @@
 """Per-task callback tokens: `<task id>.<HMAC-SHA256 of it>`, so only the provider we told can wake it.
 
 The bot's own id goes in the URL because the provider's id is unknown until the create call returns,
-and a callback can even arrive before it does (SPEC section 8).
+and a callback can even arrive before it does.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Typed settings read from the environment and `.env`, validated once at start (SPEC section 3).
+"""Typed settings read from the environment and `.env`, validated once at start.
 
 A missing or malformed value raises `ConfigError`, which `python -m bot` turns into one line naming the
 variable and the problem, and exit code 2.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -17,9 +17,6 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 T = TypeVar("T")
-
-DEFAULT_DISCORD_API = "https://discord.com/api/v10"
-DEFAULT_DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 
 
 class ConfigError(Exception):
@@ -69,52 +66,85 @@ class DatabaseLocation:
         return self.path == ":memory:"
 
 
+# Every setting's default, written as an operator would write it in `.env`: `load_settings` parses a
+# default exactly like a value from the environment, so this table is the only place defaults live.
+# An empty string means "unset" (an optional setting, or a required one with no default).
+DEFAULTS: dict[str, str] = {
+    "DISCORD_TOKEN": "",
+    "DISCORD_API_BASE_URL": "https://discord.com/api/v10",
+    "DISCORD_GATEWAY_URL": "wss://gateway.discord.gg/",
+    "MJ_PROVIDER": "midapi",
+    "MIDAPI_API_KEY": "",
+    "MIDAPI_BASE_URL": "https://api.midapi.ai",
+    "MIDAPI_IMAGE_INDEX_BASE": "0",
+    "VTRIX_API_KEY": "",
+    "VTRIX_BASE_URL": "https://api.vtrix.ai",
+    "VTRIX_SUBMIT_PATH": "/v1/tasks",
+    "VTRIX_STATUS_PATH": "/v1/tasks/{task_id}",
+    "VTRIX_IMAGINE_MODEL": "midjourney_imagine",
+    "DATABASE_URL": "sqlite:///data/bot.sqlite3",
+    "CALLBACK_PUBLIC_URL": "",
+    "HTTP_HOST": "0.0.0.0",
+    "HTTP_PORT": "8080",
+    "CALLBACK_SECRET": "",
+    "POLL_FIRST_S": "5",
+    "POLL_MAX_S": "30",
+    "TASK_TIMEOUT_S": "900",
+    "MAX_ACTIVE_PER_USER": "3",
+    "COMMAND_SYNC": "global",
+    "DEV_GUILD_IDS": "",
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+    "ENGINE_CONCURRENCY": "8",
+    "PROVIDER_TIMEOUT_S": "30",
+    "DOWNLOAD_MAX_BYTES": str(25 * 1024 * 1024),
+    "UPLOAD_LIMIT_BYTES": str(10 * 1024 * 1024),
+    "HEALTH_MAX_LAG_S": "60",
+    "GUILD_DAILY_SPEND_USD": "",
+    "USER_DAILY_REQUESTS": "",
+    "DEFAULT_REQUEST_COST_USD": "0.05",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     discord_token: Secret
-    discord_api_base_url: str = DEFAULT_DISCORD_API
-    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY
-    mj_provider: Literal["midapi", "vtrix"] = "midapi"
-    midapi_api_key: Secret = field(default_factory=lambda: Secret(""))
-    midapi_base_url: str = "https://api.midapi.ai"
-    midapi_image_index_base: int = 0
-    vtrix_api_key: Secret = field(default_factory=lambda: Secret(""))
-    vtrix_base_url: str = "https://api.vtrix.ai"
-    vtrix_submit_path: str = "/v1/tasks"
-    vtrix_status_path: str = "/v1/tasks/{task_id}"
-    vtrix_imagine_model: str = "midjourney_imagine"
-    database: DatabaseLocation = field(
-        default_factory=lambda: DatabaseLocation("sqlite:///data/bot.sqlite3", "data/bot.sqlite3")
-    )
-    callback_public_url: str | None = None
-    http_host: str = "0.0.0.0"
-    http_port: int = 8080
-    callback_secret: Secret = field(default_factory=lambda: Secret(""))
-    poll_first_s: float = 5.0
-    poll_max_s: float = 30.0
-    task_timeout_s: float = 900.0
-    max_active_per_user: int = 3
-    command_sync: Literal["global", "guild", "off"] = "global"
-    dev_guild_ids: tuple[int, ...] = ()
-    log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
-    # Not in SPEC section 3 but needed by the engine and the production issue; all optional.
-    engine_concurrency: int = 8
-    provider_timeout_s: float = 30.0
-    download_max_bytes: int = 25 * 1024 * 1024
-    upload_limit_bytes: int = 10 * 1024 * 1024
-    health_max_lag_s: float = 60.0
-    guild_daily_spend_usd: Decimal | None = None
-    user_daily_requests: int | None = None
-    default_request_cost_usd: Decimal = Decimal("0.05")
+    discord_api_base_url: str
+    discord_gateway_url: str
+    mj_provider: Literal["midapi", "vtrix"]
+    midapi_api_key: Secret
+    midapi_base_url: str
+    midapi_image_index_base: int
+    vtrix_api_key: Secret
+    vtrix_base_url: str
+    vtrix_submit_path: str
+    vtrix_status_path: str
+    vtrix_imagine_model: str
+    database: DatabaseLocation
+    callback_public_url: str | None
+    http_host: str
+    http_port: int
+    callback_secret: Secret
+    poll_first_s: float
+    poll_max_s: float
+    task_timeout_s: float
+    max_active_per_user: int
+    command_sync: Literal["global", "guild", "off"]
+    dev_guild_ids: tuple[int, ...]
+    log_level: str
+    log_format: Literal["text", "json"]
+    engine_concurrency: int
+    provider_timeout_s: float
+    download_max_bytes: int
+    upload_limit_bytes: int
+    health_max_lag_s: float
+    guild_daily_spend_usd: Decimal | None
+    user_daily_requests: int | None
+    default_request_cost_usd: Decimal
 
     @property
     def callbacks_enabled(self) -> bool:
         return self.callback_public_url is not None
-
-    @property
-    def provider_api_key(self) -> Secret:
-        return self.midapi_api_key if self.mj_provider == "midapi" else self.vtrix_api_key
 
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can scrub them wherever they appear."""
@@ -133,60 +163,52 @@ def read_environment(env_file: str | Path | None = ".env") -> dict[str, str]:
 
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Parse and validate every setting; raise `ConfigError` on the first bad one."""
-    reader = _Reader(env)
-    provider = reader.choice("MJ_PROVIDER", ("midapi", "vtrix"), "midapi")
-    callback_public_url = reader.url("CALLBACK_PUBLIC_URL", None, schemes=("http", "https"))
-    poll_first = reader.number("POLL_FIRST_S", 5.0, minimum=0.05)
-    poll_max = reader.number("POLL_MAX_S", 30.0, minimum=0.05)
+    read = _Reader(env)
+    provider = read.choice("MJ_PROVIDER", ("midapi", "vtrix"))
+    callback_public_url = read.url("CALLBACK_PUBLIC_URL", schemes=("http", "https"))
+    poll_first = read.number("POLL_FIRST_S", minimum=0.05)
+    poll_max = read.number("POLL_MAX_S", minimum=0.05)
     if poll_max < poll_first:
         raise ConfigError("POLL_MAX_S", f"must be at least POLL_FIRST_S ({poll_first:g}), got {poll_max:g}")
-    command_sync = reader.choice("COMMAND_SYNC", ("global", "guild", "off"), "global")
-    dev_guild_ids = reader.id_list("DEV_GUILD_IDS")
+    command_sync = read.choice("COMMAND_SYNC", ("global", "guild", "off"))
+    dev_guild_ids = read.id_list("DEV_GUILD_IDS")
     if command_sync == "guild" and not dev_guild_ids:
         raise ConfigError("DEV_GUILD_IDS", "is required when COMMAND_SYNC=guild (comma-separated guild ids)")
 
     settings = Settings(
-        discord_token=reader.secret("DISCORD_TOKEN", required=True),
-        discord_api_base_url=reader.url(
-            "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API, schemes=("http", "https")
-        )
-        or DEFAULT_DISCORD_API,
-        discord_gateway_url=reader.url("DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY, schemes=("ws", "wss"))
-        or DEFAULT_DISCORD_GATEWAY,
-        mj_provider=provider,  # type: ignore[arg-type]
-        midapi_api_key=reader.secret("MIDAPI_API_KEY", required=provider == "midapi"),
-        midapi_base_url=reader.url("MIDAPI_BASE_URL", "https://api.midapi.ai", schemes=("http", "https"))
-        or "https://api.midapi.ai",
-        midapi_image_index_base=int(reader.choice("MIDAPI_IMAGE_INDEX_BASE", ("0", "1"), "0")),
-        vtrix_api_key=reader.secret("VTRIX_API_KEY", required=provider == "vtrix"),
-        vtrix_base_url=reader.url("VTRIX_BASE_URL", "https://api.vtrix.ai", schemes=("http", "https"))
-        or "https://api.vtrix.ai",
-        vtrix_submit_path=reader.path("VTRIX_SUBMIT_PATH", "/v1/tasks"),
-        vtrix_status_path=reader.path("VTRIX_STATUS_PATH", "/v1/tasks/{task_id}", placeholder="{task_id}"),
-        vtrix_imagine_model=reader.text("VTRIX_IMAGINE_MODEL", "midjourney_imagine"),
-        database=_database(reader.text("DATABASE_URL", "sqlite:///data/bot.sqlite3")),
+        discord_token=read.secret("DISCORD_TOKEN", required=True),
+        discord_api_base_url=read.url("DISCORD_API_BASE_URL", schemes=("http", "https")) or "",
+        discord_gateway_url=read.url("DISCORD_GATEWAY_URL", schemes=("ws", "wss")) or "",
+        mj_provider="vtrix" if provider == "vtrix" else "midapi",
+        midapi_api_key=read.secret("MIDAPI_API_KEY", required=provider == "midapi"),
+        midapi_base_url=read.url("MIDAPI_BASE_URL", schemes=("http", "https")) or "",
+        midapi_image_index_base=int(read.choice("MIDAPI_IMAGE_INDEX_BASE", ("0", "1"))),
+        vtrix_api_key=read.secret("VTRIX_API_KEY", required=provider == "vtrix"),
+        vtrix_base_url=read.url("VTRIX_BASE_URL", schemes=("http", "https")) or "",
+        vtrix_submit_path=read.path("VTRIX_SUBMIT_PATH"),
+        vtrix_status_path=read.path("VTRIX_STATUS_PATH", placeholder="{task_id}"),
+        vtrix_imagine_model=read.text("VTRIX_IMAGINE_MODEL"),
+        database=_database(read.text("DATABASE_URL")),
         callback_public_url=callback_public_url.rstrip("/") if callback_public_url else None,
-        http_host=reader.text("HTTP_HOST", "0.0.0.0") or "0.0.0.0",
-        http_port=reader.integer("HTTP_PORT", 8080, minimum=0, maximum=65535),
-        callback_secret=reader.secret("CALLBACK_SECRET", required=callback_public_url is not None),
+        http_host=read.text("HTTP_HOST") or DEFAULTS["HTTP_HOST"],
+        http_port=read.integer("HTTP_PORT", minimum=0, maximum=65535),
+        callback_secret=read.secret("CALLBACK_SECRET", required=callback_public_url is not None),
         poll_first_s=poll_first,
         poll_max_s=poll_max,
-        task_timeout_s=reader.number("TASK_TIMEOUT_S", 900.0, minimum=1.0),
-        max_active_per_user=reader.integer("MAX_ACTIVE_PER_USER", 3, minimum=1, maximum=100),
-        command_sync=command_sync,  # type: ignore[arg-type]
+        task_timeout_s=read.number("TASK_TIMEOUT_S", minimum=1.0),
+        max_active_per_user=read.integer("MAX_ACTIVE_PER_USER", minimum=1, maximum=100),
+        command_sync="guild" if command_sync == "guild" else "off" if command_sync == "off" else "global",
         dev_guild_ids=dev_guild_ids,
-        log_level=reader.choice(
-            "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO", upper=True
-        ),
-        log_format=reader.choice("LOG_FORMAT", ("text", "json"), "text"),  # type: ignore[arg-type]
-        engine_concurrency=reader.integer("ENGINE_CONCURRENCY", 8, minimum=1, maximum=256),
-        provider_timeout_s=reader.number("PROVIDER_TIMEOUT_S", 30.0, minimum=0.1),
-        download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024),
-        upload_limit_bytes=reader.integer("UPLOAD_LIMIT_BYTES", 10 * 1024 * 1024, minimum=1024),
-        health_max_lag_s=reader.number("HEALTH_MAX_LAG_S", 60.0, minimum=1.0),
-        guild_daily_spend_usd=reader.money("GUILD_DAILY_SPEND_USD", None),
-        user_daily_requests=reader.optional_integer("USER_DAILY_REQUESTS", minimum=1),
-        default_request_cost_usd=reader.money("DEFAULT_REQUEST_COST_USD", Decimal("0.05")) or Decimal("0"),
+        log_level=read.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True),
+        log_format="json" if read.choice("LOG_FORMAT", ("text", "json")) == "json" else "text",
+        engine_concurrency=read.integer("ENGINE_CONCURRENCY", minimum=1, maximum=256),
+        provider_timeout_s=read.number("PROVIDER_TIMEOUT_S", minimum=0.1),
+        download_max_bytes=read.integer("DOWNLOAD_MAX_BYTES", minimum=1024),
+        upload_limit_bytes=read.integer("UPLOAD_LIMIT_BYTES", minimum=1024),
+        health_max_lag_s=read.number("HEALTH_MAX_LAG_S", minimum=1.0),
+        guild_daily_spend_usd=read.money("GUILD_DAILY_SPEND_USD"),
+        user_daily_requests=read.optional_integer("USER_DAILY_REQUESTS", minimum=1),
+        default_request_cost_usd=read.money("DEFAULT_REQUEST_COST_USD") or Decimal("0"),
     )
     if settings.callback_secret and len(settings.callback_secret.get()) < 16:
         raise ConfigError("CALLBACK_SECRET", "must be at least 16 characters (use a long random string)")
@@ -215,15 +237,16 @@ class _Reader:
         self._env = env
 
     def _raw(self, name: str) -> str | None:
+        """The value set, else the default from `DEFAULTS`; None when neither is (an unset option)."""
         value = self._env.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
+        if value is None or not value.strip():
+            value = DEFAULTS[name]
+        return value.strip() or None
 
-    def text(self, name: str, default: str) -> str:
+    def text(self, name: str) -> str:
+        """Free text, where an explicitly empty value means something (it turns a feature off)."""
         raw = self._env.get(name)
-        return default if raw is None else raw.strip()
+        return DEFAULTS[name] if raw is None else raw.strip()
 
     def secret(self, name: str, *, required: bool) -> Secret:
         raw = self._raw(name)
@@ -235,10 +258,8 @@ class _Reader:
             raise ConfigError(name, "must not contain spaces or line breaks")
         return Secret(raw)
 
-    def choice(self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False) -> str:
-        raw = self._raw(name)
-        if raw is None:
-            return default
+    def choice(self, name: str, allowed: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self._raw(name) or ""
         value = raw.upper() if upper else raw.lower()
         if value not in allowed:
             raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {raw!r}")
@@ -250,10 +271,8 @@ class _Reader:
         except (ValueError, InvalidOperation):
             raise ConfigError(name, f"must be {kind}; got {raw!r}") from None
 
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        raw = self._raw(name)
-        if raw is None:
-            return default
+    def integer(self, name: str, *, minimum: int, maximum: int | None = None) -> int:
+        raw = self._raw(name) or ""
         value = self._parse(name, raw, int, "a whole number")
         self._bounds(name, value, minimum, maximum)
         return value
@@ -266,20 +285,18 @@ class _Reader:
         self._bounds(name, value, minimum, None)
         return value
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        raw = self._raw(name)
-        if raw is None:
-            return default
+    def number(self, name: str, *, minimum: float) -> float:
+        raw = self._raw(name) or ""
         value = self._parse(name, raw, float, "a number of seconds")
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(name, f"must be a finite number; got {raw!r}")
         self._bounds(name, value, minimum, None)
         return value
 
-    def money(self, name: str, default: Decimal | None) -> Decimal | None:
+    def money(self, name: str) -> Decimal | None:
         raw = self._raw(name)
         if raw is None:
-            return default
+            return None
         value = self._parse(name, raw.lstrip("$"), Decimal, "an amount in USD such as 5 or 2.50")
         if not value.is_finite() or value < 0:
             raise ConfigError(name, f"must be an amount of 0 or more; got {raw!r}")
@@ -292,19 +309,17 @@ class _Reader:
         if maximum is not None and value > maximum:
             raise ConfigError(name, f"must be at most {maximum:g}; got {value:g}")
 
-    def url(self, name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
+    def url(self, name: str, *, schemes: tuple[str, ...]) -> str | None:
         raw = self._raw(name)
         if raw is None:
-            return default
+            return None
         parts = urlsplit(raw)
         if parts.scheme not in schemes or not parts.netloc:
             raise ConfigError(name, f"must be a {' or '.join(schemes)} URL with a host; got {raw!r}")
         return raw
 
-    def path(self, name: str, default: str, *, placeholder: str | None = None) -> str:
-        raw = self._raw(name)
-        if raw is None:
-            return default
+    def path(self, name: str, *, placeholder: str | None = None) -> str:
+        raw = self._raw(name) or ""
         if not raw.startswith("/"):
             raise ConfigError(name, f"must start with '/'; got {raw!r}")
         if placeholder and placeholder not in raw:

@@ -1,4 +1,4 @@
-"""Prometheus metrics (SPEC section 8), on a registry of the app's own (no global singletons)."""
+"""Prometheus metrics, on a registry of the app's own (no global singletons)."""
 
 from __future__ import annotations
 

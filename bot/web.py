@@ -1,4 +1,4 @@
-"""The built-in aiohttp web server: provider callbacks, `/healthz` and `/metrics` (SPEC section 8)."""
+"""The built-in aiohttp web server: provider callbacks, `/healthz` and `/metrics`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from .callbacks import CallbackTokens
-from .engine import Engine
 from .metrics import CONTENT_TYPE, Metrics
 from .store import Store
+from .tasks import Engine
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ class WebServer:
                 "lag_s": round(state.lag_s, 3),
                 "last_tick": state.last_tick,
                 "inflight": state.inflight,
-                "provider_paused": state.paused(),
-                "pause_reason": state.pause_reason if state.paused() else None,
+                "provider_paused": self.engine.pause.active(),
+                "pause_reason": self.engine.pause.reason if self.engine.pause.active() else None,
             },
         }
         return web.json_response(body, status=200 if not reasons else 503)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_app import MJBot, submit_from
+from bot.store import Strength
 
-IMAGES = [app_commands.Choice(name=str(n), value=n) for n in range(1, 5)]
-STRENGTHS = [
-    app_commands.Choice(name="subtle", value="subtle"),
-    app_commands.Choice(name="strong", value="strong"),
-]
+# Discord caps a string option at 6000 characters; longer prompts are refused by Discord itself.
+OPTION_TEXT_MAX = 6000
 
 
 class Imagine(commands.Cog):
@@ -24,7 +22,7 @@ class Imagine(commands.Cog):
     @app_commands.command(name="imagine", description="Make a new 2×2 grid of images from a prompt")
     @app_commands.describe(prompt="What to draw (Midjourney prompt syntax works)")
     async def imagine(
-        self, interaction: discord.Interaction[Any], prompt: app_commands.Range[str, 1, 6000]
+        self, interaction: discord.Interaction[MJBot], prompt: app_commands.Range[str, 1, OPTION_TEXT_MAX]
     ) -> None:
         await submit_from(interaction, lambda tasks, actor: tasks.imagine(actor, prompt), "/imagine")
 
@@ -35,19 +33,17 @@ class Imagine(commands.Cog):
         strength="How far the variations may wander",
         remix="Optional new prompt for the variations (providers with remix only)",
     )
-    @app_commands.choices(image=IMAGES)
-    @app_commands.choices(strength=STRENGTHS)
     async def vary(
         self,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[MJBot],
         task: app_commands.Range[str, 1, 100],
-        image: app_commands.Choice[int],
-        strength: app_commands.Choice[str],
-        remix: app_commands.Range[str, 1, 6000] | None = None,
+        image: Literal[1, 2, 3, 4],
+        strength: Strength,
+        remix: app_commands.Range[str, 1, OPTION_TEXT_MAX] | None = None,
     ) -> None:
         await submit_from(
             interaction,
-            lambda tasks, actor: tasks.vary(actor, task, image.value, strength.value, remix),
+            lambda tasks, actor: tasks.vary(actor, task, image, strength, remix),
             "/vary",
         )
 

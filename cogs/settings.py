@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_app import MJBot, defer_private
-
-STRENGTHS = [
-    app_commands.Choice(name="subtle", value="subtle"),
-    app_commands.Choice(name="strong", value="strong"),
-]
-REMIX = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
+from bot.store import Strength
 
 
 class Settings(commands.Cog):
@@ -28,17 +23,15 @@ class Settings(commands.Cog):
         strength="Variation strength the V buttons use (default strong)",
         remix="With remix on, a V press opens a prompt editor first",
     )
-    @app_commands.choices(strength=STRENGTHS)
-    @app_commands.choices(remix=REMIX)
     async def settings(
         self,
-        interaction: discord.Interaction[Any],
-        strength: app_commands.Choice[str] | None = None,
-        remix: app_commands.Choice[str] | None = None,
+        interaction: discord.Interaction[MJBot],
+        strength: Strength | None = None,
+        remix: Literal["on", "off"] | None = None,
     ) -> None:
         await defer_private(interaction)
         text = await self.bot.services.tasks.update_settings(
-            interaction.user.id, strength.value if strength else None, remix.value if remix else None
+            interaction.user.id, strength, None if remix is None else remix == "on"
         )
         await interaction.edit_original_response(content=text)
 

@@ -9,21 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, defer_private, observe_ack, report_error, services_of
-from bot.service import TaskPage
+from bot.discord_app import MJBot, defer_private, observe_ack, own, report_error
+from bot.tasks import TaskPage
+from bot.tasks.service import FILTERS
 
-STATUSES = [
-    "all",
-    "active",
-    "queued",
-    "submitted",
-    "running",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-]
-STATUS_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in STATUSES]
+STATUS_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in FILTERS]
 
 
 class PageButton(
@@ -45,11 +35,15 @@ class PageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+        cls,
+        interaction: discord.Interaction[discord.Client],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
     ) -> PageButton:
         return cls(int(match["user"]), match["status"], int(match["page"]), match["way"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def callback(self, event: discord.Interaction[discord.Client]) -> None:
+        interaction = own(event)
         try:
             if interaction.user.id != self.user_id:
                 await interaction.response.send_message(
@@ -58,7 +52,7 @@ class PageButton(
                 return
             await interaction.response.defer()
             observe_ack(interaction)
-            page = await services_of(interaction).tasks.tasks_page(
+            page = await interaction.client.services.tasks.tasks_page(
                 self.user_id, interaction.guild_id, self.status, self.page
             )
             await interaction.edit_original_response(content=page.content, view=pager(self.user_id, page))
@@ -94,7 +88,7 @@ class Tasks(commands.Cog):
     @app_commands.choices(status=STATUS_CHOICES)
     async def tasks(
         self,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[MJBot],
         status: app_commands.Choice[str] | None = None,
         page: app_commands.Range[int, 1, 10000] = 1,
     ) -> None:
@@ -110,7 +104,9 @@ class Tasks(commands.Cog):
 
     @app_commands.command(name="task", description="One of your tasks in detail")
     @app_commands.describe(id="The short id from /tasks, or the provider's task id")
-    async def task(self, interaction: discord.Interaction[Any], id: app_commands.Range[str, 1, 100]) -> None:
+    async def task(
+        self, interaction: discord.Interaction[MJBot], id: app_commands.Range[str, 1, 100]
+    ) -> None:
         await defer_private(interaction)
         text = await self.bot.services.tasks.task_detail(interaction.user.id, id)
         await interaction.edit_original_response(content=text)

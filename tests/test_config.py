@@ -1,4 +1,4 @@
-"""Every SPEC §3 variable: its default, its parsing, and the one-line error for each bad value."""
+"""Every setting: its default, its parsing, and the one-line error for each bad value."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,12 +14,13 @@ import pytest
 
 from bot.callbacks import CallbackTokens
 from bot.config import DatabaseLocation, Settings
-from bot.engine import Engine, SubmitRequest, TooManyActive, UndeliverableError
+from bot.errors import TooManyActive, UndeliverableError
 from bot.metrics import Metrics
-from bot.providers.base import Provider
+from bot.providers import Provider
 from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
-from bot.store import Store, Task
+from bot.store import Store, Task, open_store
+from bot.tasks import Admission, Admitted, Engine, Outbox, Quota, SubmitRequest
 from bot.web import WebServer
 from tests.fakes.midapi import FakeMidapi
 from tests.fakes.vtrix import FakeVtrix
@@ -45,14 +47,22 @@ class Deliveries:
 class Rig:
     store: Store
     engine: Engine
+    admission: Admission
     fake: FakeMidapi | FakeVtrix
     deliveries: Deliveries
     path: Path
     settings: Settings
     session: aiohttp.ClientSession
 
+    async def submit(self, request: SubmitRequest) -> Admitted:
+        """What a command does: admit the request, then send its create."""
+        admitted = await self.admission.admit(request)
+        if admitted.existing:
+            return admitted
+        return Admitted(await self.engine.begin(admitted.task))
+
     async def imagine(self, prompt: str = "a castle", user: int = 1) -> Task:
-        return (await self.engine.submit(SubmitRequest("imagine", user, 10, 20, prompt=prompt))).task
+        return (await self.submit(SubmitRequest("imagine", user, 10, 20, prompt=prompt))).task
 
     async def close(self) -> None:
         await self.engine.stop()
@@ -70,16 +80,20 @@ async def build(
     tmp_path: Path, session: aiohttp.ClientSession, fake: FakeMidapi | FakeVtrix, **env: str
 ) -> Rig:
     settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env)
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database)
     provider: Provider
     if isinstance(fake, FakeMidapi):
         provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
     else:
         provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
     deliveries = Deliveries()
-    engine = Engine(store, provider, settings, deliver=deliveries, metrics=Metrics())
+    metrics = Metrics()
+    engine = Engine(
+        store, provider, settings, deliver=Outbox(store, deliveries, metrics).deliver, metrics=metrics
+    )
     engine.start()
-    return Rig(store, engine, fake, deliveries, tmp_path / "bot.sqlite3", settings, session)
+    admission = Admission(store, provider.name, provider.capabilities, settings, Quota(store, settings))
+    return Rig(store, engine, admission, fake, deliveries, tmp_path / "bot.sqlite3", settings, session)
 
 
 @pytest.fixture
@@ -102,9 +116,7 @@ async def test_normal_completion_is_delivered_once(rig: Rig) -> None:
 
 async def test_variation_of_a_finished_grid(rig: Rig) -> None:
     parent = await rig.finished((await rig.imagine()).id)
-    result = await rig.engine.submit(
-        SubmitRequest("vary", 2, 10, 20, parent=parent, index=2, strength="strong")
-    )
+    result = await rig.submit(SubmitRequest("vary", 2, 10, 20, parent=parent, index=2, strength="strong"))
     done = await rig.finished(result.task.id)
     assert done.state == "succeeded" and done.user_id == 2 and done.parent_id == parent.id
     assert rig.fake.calls("vary")[0].body == {"taskId": parent.provider_task_id, "imageIndex": 1}
@@ -142,7 +154,7 @@ async def test_generation_failure_during_follow_up(rig: Rig) -> None:
 async def test_maintenance_on_create_queues_then_completes(rig: Rig) -> None:
     rig.fake.inject("create", "maintenance")
     task = await rig.imagine()
-    assert task.state == "queued" and rig.engine.state.paused()
+    assert task.state == "queued" and rig.engine.pause.active()
     done = await rig.finished(task.id)
     assert done.state == "succeeded" and len(rig.fake.creates()) == 2
 
@@ -176,7 +188,7 @@ async def test_timeout_without_progress(
 async def test_dedupe_returns_the_existing_task(rig: Rig) -> None:
     parent = await rig.finished((await rig.imagine()).id)
     request = SubmitRequest("vary", 3, 10, 20, parent=parent, index=1, strength="strong")
-    first, second = await asyncio.gather(rig.engine.submit(request), rig.engine.submit(request))
+    first, second = await asyncio.gather(rig.submit(request), rig.submit(request))
     assert {first.existing, second.existing} == {False, True}
     assert first.task.id == second.task.id and len(rig.fake.calls("vary")) == 1
 
@@ -196,7 +208,7 @@ async def test_unknown_create_outcome_is_never_resent(
     tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
 ) -> None:
     rig = await build(tmp_path, session, fake_midapi)
-    rig.engine.reconcile_window_s = 0.5
+    rig.engine.follower.reconcile_window_s = 0.5
     try:
         rig.fake.inject("create", "http500")
         task = await rig.imagine()
@@ -238,7 +250,11 @@ async def test_interrupted_create_is_reconciled_not_resent(
     task = await rig.store.insert_task(NewTask("midapi", "imagine", 1, 10, 20, "k", prompt="x"))
     await rig.store.update(task.id, create_started_at=time.time())
     engine = Engine(
-        rig.store, rig.engine.provider, rig.settings, deliver=rig.deliveries, reconcile_window_s=0.3
+        rig.store,
+        rig.engine.follower.provider,
+        rig.settings,
+        deliver=Outbox(rig.store, rig.deliveries).deliver,
+        reconcile_window_s=0.3,
     )
     engine.start()
     try:
@@ -263,14 +279,14 @@ async def test_undeliverable_result_stays_in_the_log(rig: Rig) -> None:
 
 async def test_one_bad_task_does_not_stop_others(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = await rig.imagine("bad")
-    original = rig.engine.provider.status
+    original = rig.engine.follower.provider.status
 
     async def broken(task_id: str):  # type: ignore[no-untyped-def]
         if task_id == bad.provider_task_id:
             raise RuntimeError("a bug in one task")
         return await original(task_id)
 
-    monkeypatch.setattr(rig.engine.provider, "status", broken)
+    monkeypatch.setattr(rig.engine.follower.provider, "status", broken)
     good = await rig.imagine("good")
     assert (await rig.finished(good.id)).state == "succeeded"
     assert rig.engine.state.errors >= 1 and rig.engine.state.running
@@ -282,7 +298,7 @@ async def test_vtrix_vary_with_strength_and_remix(
     rig = await build(tmp_path, session, fake_vtrix, MJ_PROVIDER="vtrix")
     try:
         parent = await rig.finished((await rig.imagine("a forest")).id)
-        result = await rig.engine.submit(
+        result = await rig.submit(
             SubmitRequest(
                 "vary", 1, 10, 20, parent=parent, index=4, strength="subtle", remix_prompt="in snow"
             )
@@ -313,7 +329,7 @@ async def test_callback_wakes_task_and_forged_one_is_404(
     await server.start("127.0.0.1", 0)
     tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
     server.tokens = tokens
-    rig.engine.callback_url = tokens.url
+    rig.engine.follower.callback_url = tokens.url
     try:
         task = await rig.imagine()
         assert fake_midapi.calls("imagine")[0].body["callBackUrl"] == tokens.url(task.id)
@@ -346,7 +362,7 @@ async def test_callback_reconciles_an_unknown_create(
     await server.start("127.0.0.1", 0)
     tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
     server.tokens = tokens
-    rig.engine.callback_url = tokens.url
+    rig.engine.follower.callback_url = tokens.url
     try:
         # The provider takes the create but the answer is lost (slower than the client's timeout).
         rig.fake.inject("create", "slow", delay_s=1.5)
@@ -421,11 +437,16 @@ async def test_healthz_reports_an_unwritable_store(rig: Rig, session: aiohttp.Cl
     server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
     await server.start("127.0.0.1", 0)
     try:
-        await rig.store._db.execute("PRAGMA query_only = ON")
-        async with session.get(f"http://127.0.0.1:{server.port}/healthz") as response:
-            body = await response.json()
+        # Another process holds the file's write lock, as a backup tool or a second bot would.
+        blocker = sqlite3.connect(rig.path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            async with session.get(f"http://127.0.0.1:{server.port}/healthz") as response:
+                body = await response.json()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
         assert response.status == 503 and body["reasons"][0].startswith("store not writable")
-        await rig.store._db.execute("PRAGMA query_only = OFF")
     finally:
         await server.stop()
 

@@ -1,4 +1,4 @@
-"""midapi client against its loopback fake: one test per code and parsing rule of providers.md §1."""
+"""midapi client against its loopback fake: one test per code and parsing rule in docs/providers.md."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from bot.providers import errors
-from bot.providers.base import VaryRequest
+from bot.providers import VaryRequest, errors
 from bot.providers.midapi import MidapiClient, parse_record
 from tests.fakes.midapi import FakeMidapi
 from tests.fakes.provider import bound_port
@@ -42,23 +41,12 @@ async def test_vary_maps_v_buttons_to_the_chosen_index_base(
     fake_midapi.index_base = base
     client = MidapiClient(session, api_key="test-key", base_url=fake_midapi.base_url, index_base=base)
     parent = fake_midapi.seed_task().task_id
-    await client.vary(VaryRequest(parent, v))
+    await client.vary(VaryRequest(parent, v, "strong"))
     assert fake_midapi.calls("vary")[-1].body == {"taskId": parent, "imageIndex": sent}
 
 
-@pytest.mark.parametrize("index", [0, 5, -1])
-async def test_vary_refuses_bad_index_before_any_request(
-    midapi: MidapiClient, fake_midapi: FakeMidapi, index: int
-) -> None:
-    with pytest.raises(errors.InvalidRequest):
-        await midapi.vary(VaryRequest("parent", index))
-    assert fake_midapi.requests == []
-
-
-async def test_remix_is_unsupported_and_sends_nothing(midapi: MidapiClient, fake_midapi: FakeMidapi) -> None:
-    with pytest.raises(errors.Unsupported):
-        await midapi.vary(VaryRequest("parent", 1, remix_prompt="new idea"))
-    assert fake_midapi.requests == []
+async def test_capabilities_say_no_remix_and_no_strength(midapi: MidapiClient) -> None:
+    # Admission refuses remix on midapi from these flags, before anything reaches the client.
     assert not midapi.capabilities.remix and not midapi.capabilities.vary_strength
 
 
@@ -84,7 +72,7 @@ async def test_upscale_sends_task_and_index(midapi: MidapiClient, fake_midapi: F
         (422, errors.InvalidRequest),
         (429, errors.RateLimited),
         (455, errors.ProviderUnavailable),
-        (500, errors.ProviderUnavailable),
+        (500, errors.ProviderFailed),
         (501, errors.GenerationFailed),
         (505, errors.FeatureDisabled),
     ],
@@ -100,9 +88,20 @@ async def test_every_body_code_maps_to_its_domain_error(
     assert not isinstance(caught.value, errors.OutcomeUnknown)
 
 
+async def test_server_error_code_on_status_pauses_instead_of_failing(
+    midapi: MidapiClient, fake_midapi: FakeMidapi
+) -> None:
+    # On a create, code 500 fails the task (above); on a status read it only means "ask again later".
+    task_id = await midapi.imagine("a cat")
+    fake_midapi.inject("status", "500")
+    with pytest.raises(errors.ProviderUnavailable) as caught:
+        await midapi.status(task_id)
+    assert caught.value.code == "500" and not isinstance(caught.value, errors.ProviderFailed)
+
+
 async def test_unknown_parent_is_not_found(midapi: MidapiClient) -> None:
     with pytest.raises(errors.NotFound) as caught:
-        await midapi.vary(VaryRequest("no-such-task", 1))
+        await midapi.vary(VaryRequest("no-such-task", 1, "strong"))
     assert "new grid" in caught.value.user_message
 
 

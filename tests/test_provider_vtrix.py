@@ -1,4 +1,4 @@
-"""Vtrix client against its loopback fake: every seed code, every parsing variant of providers.md §2."""
+"""Vtrix client against its loopback fake: every seed code, every parsing variant in docs/providers.md."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from bot.providers import errors
-from bot.providers.base import VaryRequest
+from bot.errors import Unsupported
+from bot.providers import VaryRequest, errors
 from bot.providers.vtrix import VtrixClient
 from tests.fakes.vtrix import FakeVtrix
 
@@ -49,7 +49,7 @@ async def test_empty_imagine_model_disables_imagine(
 ) -> None:
     client = VtrixClient(session, api_key="k", base_url=fake_vtrix.base_url, imagine_model="")
     assert not client.capabilities.imagine
-    with pytest.raises(errors.Unsupported):
+    with pytest.raises(Unsupported):
         await client.imagine("a tree")
     assert fake_vtrix.requests == []
 
@@ -106,11 +106,9 @@ async def test_every_validation_code_maps_to_invalid_request(
 @pytest.mark.parametrize(
     "request_",
     [
-        VaryRequest("j", 0),
-        VaryRequest("j", 5),
-        VaryRequest("j", 1, remix_prompt=""),
-        VaryRequest("j", 1, remix_prompt="x" * 8193),
-        VaryRequest("j", 1, callback_url="ftp://x"),
+        VaryRequest("j", 1, "strong", remix_prompt=""),
+        VaryRequest("j", 1, "strong", remix_prompt="x" * 8193),
+        VaryRequest("j", 1, "strong", callback_url="ftp://x"),
     ],
 )
 async def test_local_validation_sends_nothing(
@@ -123,7 +121,7 @@ async def test_local_validation_sends_nothing(
 
 async def test_remix_at_the_limit_is_accepted(vtrix: VtrixClient, fake_vtrix: FakeVtrix) -> None:
     parent = fake_vtrix.seed_task().task_id
-    await vtrix.vary(VaryRequest(parent, 1, remix_prompt="x" * 8192))
+    await vtrix.vary(VaryRequest(parent, 1, "strong", remix_prompt="x" * 8192))
     assert len(fake_vtrix.calls("vary")[0].body["remixPrompt"]) == 8192
 
 
@@ -143,7 +141,7 @@ async def test_provider_unavailable_8004004099(vtrix: VtrixClient, fake_vtrix: F
 
 async def test_unknown_job_is_not_found(vtrix: VtrixClient) -> None:
     with pytest.raises(errors.NotFound):
-        await vtrix.vary(VaryRequest("missing", 1))
+        await vtrix.vary(VaryRequest("missing", 1, "strong"))
     with pytest.raises(errors.NotFound):
         await vtrix.status("missing")
 

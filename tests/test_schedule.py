@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.schedule import pause_length, poll_gap, timeout_message
-from bot.store import Task
+from bot.messages import timeout_message
+from bot.store import Task, TaskState
+from bot.tasks.schedule import pause_length, poll_gap
 
 BASE = Task(
     id="a1b2c3",
@@ -24,7 +25,7 @@ BASE = Task(
     user_id=1,
     guild_id=1,
     channel_id=1,
-    state="running",
+    state=TaskState.RUNNING,
     progress=0,
     error_code=None,
     error_message=None,

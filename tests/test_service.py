@@ -12,13 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.engine import Engine, TooManyActive
-from bot.limits import Limits
-from bot.providers.errors import BotError, Unsupported
+from bot.errors import BotError, TooManyActive, Unsupported
 from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
-from bot.service import Actor, TaskService
-from bot.store import Store
+from bot.store import Store, open_store
+from bot.tasks import Actor, Admission, Engine, MemberSettings, Quota, Reply, TaskService
 from tests.fakes.midapi import FakeMidapi
 from tests.fakes.vtrix import FakeVtrix
 from tests.helpers import eventually, make_settings
@@ -32,7 +30,12 @@ class Setup:
     service: TaskService
     store: Store
     engine: Engine
+    members: MemberSettings
     fake: FakeMidapi | FakeVtrix
+
+    async def press(self, actor: Actor, grid: str, index: int) -> Reply:
+        """A V button, with the presser's settings as the button reads them."""
+        return await self.service.press(actor, grid, index, self.members.get(actor.user_id))
 
     async def grid(self, actor: Actor = ALICE, prompt: str = "a harbour at dawn") -> str:
         reply = await self.service.imagine(actor, prompt)
@@ -50,14 +53,19 @@ async def build(
     tmp_path: Path, session: aiohttp.ClientSession, fake: FakeMidapi | FakeVtrix, **env: str
 ) -> Setup:
     settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env)
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database)
     if isinstance(fake, FakeMidapi):
         provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url)
     else:
         provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url)  # type: ignore[assignment]
     engine = Engine(store, provider, settings)
     engine.start()
-    return Setup(TaskService(store, engine, provider, settings, Limits(store, settings)), store, engine, fake)
+    quota = Quota(store, settings)
+    admission = Admission(store, provider.name, provider.capabilities, settings, quota)
+    members = MemberSettings(store)
+    await members.load()
+    service = TaskService(store, engine, provider, admission, quota, members)
+    return Setup(service, store, engine, members, fake)
 
 
 @pytest.fixture
@@ -88,8 +96,8 @@ async def test_imagine_answer(midapi_setup: Setup) -> None:
 
 async def test_press_is_logged_under_the_presser_with_their_strength(vtrix_setup: Setup) -> None:
     grid = await vtrix_setup.grid()
-    await vtrix_setup.store.save_user_settings(BOB.user_id, strength="subtle")
-    reply = await vtrix_setup.service.press(BOB, grid, 2)
+    await vtrix_setup.service.update_settings(BOB.user_id, "subtle", None)
+    reply = await vtrix_setup.press(BOB, grid, 2)
     assert reply.task is not None and reply.task.user_id == BOB.user_id and reply.task.strength == "subtle"
     assert f"(V2 subtle of {grid})" in reply.content
 
@@ -97,8 +105,8 @@ async def test_press_is_logged_under_the_presser_with_their_strength(vtrix_setup
 async def test_repeated_press_says_already_working(midapi_setup: Setup) -> None:
     grid = await midapi_setup.grid()
     midapi_setup.fake.duration_s = 5
-    first = await midapi_setup.service.press(BOB, grid, 1)
-    again = await midapi_setup.service.press(BOB, grid, 1)
+    first = await midapi_setup.press(BOB, grid, 1)
+    again = await midapi_setup.press(BOB, grid, 1)
     assert again.content.startswith("Already working on it") and first.task and first.task.id in again.content
 
 
@@ -112,7 +120,7 @@ async def test_cap_lists_unfinished_tasks(midapi_setup: Setup) -> None:
 
 async def test_unknown_grid_press_suggests_a_new_grid(midapi_setup: Setup) -> None:
     with pytest.raises(BotError, match=r"no longer in my task log.*/imagine"):
-        await midapi_setup.service.press(ALICE, "zzzzzz", 1)
+        await midapi_setup.press(ALICE, "zzzzzz", 1)
 
 
 async def test_unfinished_grid_cannot_be_varied(midapi_setup: Setup) -> None:
@@ -120,7 +128,7 @@ async def test_unfinished_grid_cannot_be_varied(midapi_setup: Setup) -> None:
     task = (await midapi_setup.service.imagine(ALICE, "slow")).task
     assert task is not None
     with pytest.raises(BotError, match=r"has submitted|has running|has queued"):
-        await midapi_setup.service.press(BOB, task.id, 1)
+        await midapi_setup.press(BOB, task.id, 1)
 
 
 async def test_vary_by_provider_id_the_bot_does_not_know(midapi_setup: Setup) -> None:
@@ -167,7 +175,7 @@ async def test_failed_create_is_a_clear_error(midapi_setup: Setup) -> None:
 
 
 async def test_settings_are_independent(vtrix_setup: Setup) -> None:
-    text = await vtrix_setup.service.update_settings(ALICE.user_id, None, "on")
+    text = await vtrix_setup.service.update_settings(ALICE.user_id, None, True)
     assert text == "Saved. Your settings: strength **strong**, remix **on**."
     text = await vtrix_setup.service.update_settings(ALICE.user_id, "subtle", None)
     assert "strength **subtle**, remix **on**" in text
@@ -175,9 +183,9 @@ async def test_settings_are_independent(vtrix_setup: Setup) -> None:
 
 
 async def test_settings_on_midapi_say_remix_is_unavailable(midapi_setup: Setup) -> None:
-    text = await midapi_setup.service.update_settings(ALICE.user_id, None, "on")
+    text = await midapi_setup.service.update_settings(ALICE.user_id, None, True)
     assert "remix **off**" in text and "Remix is unavailable with midapi" in text
-    assert not await midapi_setup.service.wants_remix(ALICE.user_id)
+    assert not midapi_setup.members.get(ALICE.user_id).remix
 
 
 async def test_remix_prefill_uses_the_grids_remix_prompt(vtrix_setup: Setup) -> None:
@@ -226,7 +234,7 @@ async def test_reroll_reuses_the_prompt(midapi_setup: Setup) -> None:
 
 async def test_provider_lookup_waits_out_a_provider_pause(midapi_setup: Setup) -> None:
     seeded = midapi_setup.fake.seed_task("elsewhere")
-    midapi_setup.engine.state.paused_until = time.time() + 30
+    midapi_setup.engine.pause.until = time.time() + 30
     with pytest.raises(BotError) as caught:
         await midapi_setup.service.vary(ALICE, seeded.task_id, 1, "strong", None)
     assert "try again in about 30 seconds" in caught.value.user_message

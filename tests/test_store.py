@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import DatabaseLocation
-from bot.store import NewTask, Store, StoreError
+from bot.store import NewTask, Store, StoreError, TaskState
 from bot.store.migrations import LATEST, MIGRATIONS
+from bot.store.sqlite import SqliteStore
 
 
 def location(path: Path) -> DatabaseLocation:
@@ -32,7 +33,7 @@ def new(user: int = 1, key: str = "k", **fields: object) -> NewTask:
 
 
 async def test_fresh_file_migrates_to_latest_with_wal(tmp_path: Path) -> None:
-    store = await Store.open(location(tmp_path / "sub" / "bot.sqlite3"))
+    store = await SqliteStore.open(location(tmp_path / "sub" / "bot.sqlite3"))
     try:
         assert await store.schema_version() == LATEST
     finally:
@@ -54,7 +55,7 @@ async def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -
                 "INSERT INTO tasks (id, provider, kind, request_key, user_id, state, created_at) "
                 "VALUES ('old111', 'midapi', 'imagine', 'k', 5, 'succeeded', 1.0)"
             )
-    store = await Store.open(location(path))
+    store = await SqliteStore.open(location(path))
     try:
         assert await store.schema_version() == LATEST
         if start >= 1:
@@ -68,12 +69,12 @@ async def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -
 async def test_failed_migration_rolls_back_and_keeps_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.store import repository
+    from bot.store import sqlite as repository
 
     monkeypatch.setattr(repository, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE ok (x); CREATE TABLE broken ("])
     monkeypatch.setattr(repository, "LATEST", LATEST + 1)
     with pytest.raises(StoreError):
-        await Store.open(location(tmp_path / "x.sqlite3"))
+        await SqliteStore.open(location(tmp_path / "x.sqlite3"))
     with sqlite3.connect(tmp_path / "x.sqlite3") as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST
         assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'ok'").fetchone() is None
@@ -83,25 +84,25 @@ async def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     path.write_bytes(b"this is not sqlite" * 200)
     with pytest.raises(StoreError, match="corrupt or not a SQLite file"):
-        await Store.open(location(path))
+        await SqliteStore.open(location(path))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 async def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
-    store = await Store.open(location(path))
+    store = await SqliteStore.open(location(path))
     await store.close()
     path.chmod(0o444)
     tmp_path.chmod(0o555)
     try:
         with pytest.raises(StoreError, match="read-only"):
-            await Store.open(location(path))
+            await SqliteStore.open(location(path))
     finally:
         tmp_path.chmod(0o755)
 
 
 def test_read_only_message_names_the_fix() -> None:
-    from bot.store.repository import _explain
+    from bot.store.sqlite import _explain
 
     text = _explain("/data/bot.sqlite3", sqlite3.OperationalError("attempt to write a readonly database"))
     assert "read-only" in text and "write access" in text
@@ -111,18 +112,18 @@ async def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(StoreError, match="data directory"):
-        await Store.open(location(blocker / "sub" / "bot.sqlite3"))
+        await SqliteStore.open(location(blocker / "sub" / "bot.sqlite3"))
 
 
 async def test_memory_store() -> None:
-    store = await Store.open(DatabaseLocation("sqlite:///:memory:", ":memory:"))
+    store = await SqliteStore.open(DatabaseLocation("sqlite:///:memory:", ":memory:"))
     assert await store.schema_version() == LATEST
     await store.close()
 
 
 @pytest.fixture
 async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    opened = await Store.open(location(tmp_path / "bot.sqlite3"))
+    opened = await SqliteStore.open(location(tmp_path / "bot.sqlite3"))
     yield opened
     await opened.close()
 
@@ -144,13 +145,13 @@ async def test_user_log_pages_newest_first_and_filters(store: Store) -> None:
         task = await store.insert_task(new(key=f"k{n}"), now=1000.0 + n)
         ids.append(task.id)
         if n % 2:
-            await store.update(task.id, state="succeeded")
+            await store.update(task.id, state=TaskState.SUCCEEDED)
     await store.insert_task(new(user=2))
     page1, total = await store.user_log(1, page=1)
     assert total == 23 and [t.id for t in page1] == ids[::-1][:10]
     page3, _ = await store.user_log(1, page=3)
     assert [t.id for t in page3] == ids[::-1][20:]
-    done, total_done = await store.user_log(1, states=["succeeded"])
+    done, total_done = await store.user_log(1, states=[TaskState.SUCCEEDED])
     assert total_done == 11 and all(t.state == "succeeded" for t in done)
 
 
@@ -161,7 +162,9 @@ async def test_due_undelivered_and_wake_time(store: Store) -> None:
     await store.update(b.id, next_check_at=500.0)
     assert [t.id for t in await store.due_tasks(100.0, 10)] == [a.id]
     assert await store.next_wake_at() == 50.0
-    await store.update(a.id, state="succeeded", next_check_at=None, finished_at=60.0, next_delivery_at=70.0)
+    await store.update(
+        a.id, state=TaskState.SUCCEEDED, next_check_at=None, finished_at=60.0, next_delivery_at=70.0
+    )
     assert [t.id for t in await store.undelivered(100.0, 10)] == [a.id]
     assert await store.next_wake_at() == 70.0
     await store.update(a.id, delivered_at=101.0)
@@ -174,7 +177,7 @@ async def test_duplicates_and_unfinished(store: Store) -> None:
     assert (await store.active_duplicate(1, "same")).id == a.id  # type: ignore[union-attr]
     assert await store.active_duplicate(2, "same") is None
     assert [t.id for t in await store.unfinished_for_user(1)] == [a.id]
-    await store.update(a.id, state="failed")
+    await store.update(a.id, state=TaskState.FAILED)
     assert await store.active_duplicate(1, "same") is None
     assert await store.unfinished_for_user(1) == []
 

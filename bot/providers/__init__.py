@@ -1,4 +1,4 @@
-"""Provider clients behind one interface (providers.md section 3)."""
+"""Provider clients behind one interface; each maps its own codes onto the shared errors."""
 
 from __future__ import annotations
 

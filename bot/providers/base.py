@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from ..store.models import Strength
 from .errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
-REMIX_MAX_CHARS = 8192
+# The longest prompt or remix prompt the providers accept (Vtrix documents 1-8192 for remixPrompt;
+# midapi documents no limit, so the same bound keeps a runaway prompt from reaching it).
+PROMPT_MAX_CHARS = 8192
 ProviderState = Literal["running", "succeeded", "failed"]
 
 
@@ -30,8 +33,8 @@ class Capabilities:
 @dataclass(frozen=True)
 class VaryRequest:
     parent_task_id: str
-    index: int  # 1-4, as the member sees V1-V4
-    strength: Literal["subtle", "strong"] = "strong"
+    index: int  # 1-4, as the member sees V1-V4 (admission guarantees the range)
+    strength: Strength
     remix_prompt: str | None = None
     callback_url: str | None = None
 
@@ -42,14 +45,12 @@ class TaskStatus:
 
     task_id: str
     state: ProviderState
-    raw_status: str
     progress: int | None = None
     result_urls: tuple[str, ...] = ()
     error_code: str | None = None
     error_message: str | None = None
     cost: Decimal | None = None
     prompt: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Provider(Protocol):
@@ -67,11 +68,6 @@ class Provider(Protocol):
     def callback_task_id(self, body: bytes) -> str | None: ...
 
 
-def validate_index(index: int) -> None:
-    if not isinstance(index, int) or isinstance(index, bool) or not 1 <= index <= 4:
-        raise InvalidRequest(f"index {index!r}", user_message=f"Image must be 1, 2, 3 or 4 (got {index!r}).")
-
-
 def validate_remix(remix_prompt: str | None) -> None:
     if remix_prompt is None:
         return
@@ -79,10 +75,10 @@ def validate_remix(remix_prompt: str | None) -> None:
         raise InvalidRequest(
             "empty remix", user_message="The remix prompt is empty; write a prompt or leave it out."
         )
-    if len(remix_prompt) > REMIX_MAX_CHARS:
+    if len(remix_prompt) > PROMPT_MAX_CHARS:
         raise InvalidRequest(
             "remix too long",
-            user_message=f"The remix prompt is {len(remix_prompt)} characters; the limit is {REMIX_MAX_CHARS}.",
+            user_message=f"The remix prompt is {len(remix_prompt)} characters; the limit is {PROMPT_MAX_CHARS}.",
         )
 
 
@@ -96,10 +92,10 @@ def validate_callback(url: str | None) -> None:
 def validate_prompt(prompt: str) -> None:
     if not prompt.strip():
         raise InvalidRequest("empty prompt", user_message="The prompt is empty; describe the image you want.")
-    if len(prompt) > REMIX_MAX_CHARS:
+    if len(prompt) > PROMPT_MAX_CHARS:
         raise InvalidRequest(
             "prompt too long",
-            user_message=f"The prompt is {len(prompt)} characters; the limit is {REMIX_MAX_CHARS}.",
+            user_message=f"The prompt is {len(prompt)} characters; the limit is {PROMPT_MAX_CHARS}.",
         )
 
 

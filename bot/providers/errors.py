@@ -1,25 +1,18 @@
-"""Domain errors (providers.md section 3). Each carries the plain-words message a member sees.
+"""What a provider can say no with, as shared domain errors (the mapping is in docs/providers.md).
 
-`BotError` is the root of every expected failure: the command tree's error handler shows
-`user_message` ephemerally and logs nothing alarming. Provider errors add the provider's own code.
+Each provider client maps its own codes onto these types, so nothing above the clients knows a
+provider's codes. Each carries the plain-words message a member sees and the provider's own code.
 """
 
 from __future__ import annotations
 
-
-class BotError(Exception):
-    """An expected failure with a message meant for the member."""
-
-    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
+from ..errors import BotError
 
 
 class ProviderError(BotError):
     """A provider said no, or could not be reached. `code` is the provider's own code when known."""
 
     default_message = "The image provider returned an error."
-    retryable = False
 
     def __init__(
         self,
@@ -64,12 +57,10 @@ class OutOfCredits(ProviderError):
 
 class RateLimited(ProviderError):
     default_message = "The provider is busy right now; your request is queued and will go through."
-    retryable = True
 
 
 class ProviderUnavailable(ProviderError):
     default_message = "The provider is unavailable (maintenance or an outage); it will be retried."
-    retryable = True
 
 
 class OutcomeUnknown(ProviderUnavailable):
@@ -94,8 +85,9 @@ class FeatureDisabled(ProviderError):
 
 class MalformedResponse(ProviderError):
     default_message = "The provider sent an answer the bot could not read; it will be retried."
-    retryable = True
 
 
-class Unsupported(BotError):
-    """The configured provider cannot do what was asked (remix on midapi, say)."""
+class ProviderFailed(ProviderError):
+    """The provider answered a create with a server error: nothing was made, and it is not re-sent."""
+
+    default_message = "The provider is unavailable and failed this request; it was not sent again."

@@ -1,4 +1,4 @@
-"""midapi client (providers.md section 1): every answer is `{code, msg, data}`; the body's code rules."""
+"""midapi client (see docs/providers.md): every answer is `{code, msg, data}`; the body's code rules."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from .base import (
     parse_json_object,
     parse_progress,
     validate_callback,
-    validate_index,
     validate_prompt,
 )
 from .errors import (
@@ -26,9 +25,9 @@ from .errors import (
     NotFound,
     OutOfCredits,
     ProviderError,
+    ProviderFailed,
     ProviderUnavailable,
     RateLimited,
-    Unsupported,
 )
 from .http import Answer, JsonApi, RequestObserver, retry_after
 
@@ -83,7 +82,6 @@ class MidapiClient:
 
     def provider_index(self, index: int) -> int:
         """V1-V4 as this provider wants them: 0-3 by default, 1-4 with MIDAPI_IMAGE_INDEX_BASE=1."""
-        validate_index(index)
         return index - 1 + self.capabilities.index_base
 
     async def imagine(self, prompt: str, callback_url: str | None = None) -> str:
@@ -95,10 +93,7 @@ class MidapiClient:
         return await self._create("/api/v1/mj/generate", body, call="imagine")
 
     async def vary(self, request: VaryRequest) -> str:
-        if request.remix_prompt is not None:
-            raise Unsupported(
-                "midapi has no remix: vary without a remix prompt, or switch to a provider with remix."
-            )
+        # No strength and no remix at midapi: its capabilities say so, and admission holds them.
         validate_callback(request.callback_url)
         body: dict[str, Any] = {
             "taskId": request.parent_task_id,
@@ -134,7 +129,7 @@ class MidapiClient:
 
     async def _create(self, path: str, body: dict[str, Any], *, call: str) -> str:
         def parse(answer: Answer) -> str:
-            data = self._data(answer.body, answer.headers)
+            data = self._data(answer.body, answer.headers, creating=True)
             task_id = data.get("taskId") if isinstance(data, dict) else None
             if not isinstance(task_id, str) or not task_id:
                 raise MalformedResponse(f"{call} answer has no data.taskId", provider=NAME)
@@ -143,7 +138,7 @@ class MidapiClient:
         return await self._api.exchange("POST", path, parse, json_body=body, call=call)
 
     @staticmethod
-    def _data(body: dict[str, Any], headers: dict[str, str]) -> Any:
+    def _data(body: dict[str, Any], headers: dict[str, str], *, creating: bool = False) -> Any:
         code = body.get("code")
         if isinstance(code, bool) or not isinstance(code, int):
             raise MalformedResponse(f"answer has no integer code: {str(body)[:120]}", provider=NAME)
@@ -151,6 +146,10 @@ class MidapiClient:
             return body.get("data")
         message = str(body.get("msg") or "")
         error = _ERRORS.get(code)
+        if code == 500 and creating:
+            # A server error in the answer to a create: nothing was made, and sending it again could
+            # charge twice if the provider half-did it, so the task fails with a clear message.
+            error = ProviderFailed
         if error is None:
             raise ProviderUnavailable(message or "unknown code", provider=NAME, code=str(code))
         user_message = _MESSAGES.get(code)
@@ -182,7 +181,6 @@ def parse_record(task_id: str, data: dict[str, Any]) -> TaskStatus:
         prompt = params["prompt"]
     common: dict[str, Any] = {
         "task_id": str(data.get("taskId") or task_id),
-        "raw_status": f"successFlag={flag}",
     }
     if flag == 1:
         if not urls:

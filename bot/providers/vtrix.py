@@ -1,4 +1,4 @@
-"""Vtrix client (providers.md section 2): one request shape for every model, answers parsed tolerantly.
+"""Vtrix client (see docs/providers.md): one request shape for every model, answers parsed tolerantly.
 
 The seed documents the variation model's parameters and codes but not the paths or the envelope, so
 paths and the imagine model id are settings, and every answer is read wherever the id, status and
@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from ..errors import Unsupported
 from .base import (
     Capabilities,
     TaskStatus,
@@ -20,7 +21,6 @@ from .base import (
     parse_json_object,
     parse_progress,
     validate_callback,
-    validate_index,
     validate_prompt,
     validate_remix,
 )
@@ -31,7 +31,6 @@ from .errors import (
     NotFound,
     ProviderError,
     ProviderUnavailable,
-    Unsupported,
 )
 from .http import Answer, JsonApi, RequestObserver
 
@@ -111,7 +110,6 @@ class VtrixClient:
         return await self._submit(body, call="imagine")
 
     async def vary(self, request: VaryRequest) -> str:
-        validate_index(request.index)
         validate_remix(request.remix_prompt)
         validate_callback(request.callback_url)
         body: dict[str, Any] = {
@@ -147,7 +145,7 @@ class VtrixClient:
                 raise error_for(*error)
             raise MalformedResponse(f"status answer has no status: {str(body)[:120]}", provider=NAME)
         word = status_word.strip().lower()
-        common: dict[str, Any] = {"task_id": _task_id(body) or task_id, "raw_status": word}
+        common: dict[str, Any] = {"task_id": _task_id(body) or task_id}
         if word in DONE:
             urls = _output_urls(record.get("output"))
             if not urls:

@@ -1,16 +1,40 @@
-"""The task store (SPEC section 6): SQLite through aiosqlite, numbered migrations."""
+"""The task store: one interface (`Store`), SQLite behind it, numbered migrations."""
 
-from .models import FINISHED, UNFINISHED, GuildControls, NewTask, Task, TaskState, UserSettings
-from .repository import Store, StoreError
+from ..config import DatabaseLocation
+from .base import Store, StoreError
+from .models import (
+    DEFAULT_STRENGTH,
+    FINISHED,
+    UNFINISHED,
+    GuildControls,
+    NewTask,
+    Strength,
+    Task,
+    TaskKind,
+    TaskState,
+    TaskUpdate,
+    UserSettings,
+)
+from .sqlite import SqliteStore
 
 __all__ = [
+    "DEFAULT_STRENGTH",
     "FINISHED",
     "UNFINISHED",
     "GuildControls",
     "NewTask",
     "Store",
     "StoreError",
+    "Strength",
     "Task",
+    "TaskKind",
     "TaskState",
+    "TaskUpdate",
     "UserSettings",
+    "open_store",
 ]
+
+
+async def open_store(location: DatabaseLocation) -> Store:
+    """Open (and migrate) the store the settings name; raise `StoreError` with one clear line."""
+    return await SqliteStore.open(location)

@@ -6,7 +6,7 @@ Append new steps; never edit a released one. Each step runs in one transaction w
 from __future__ import annotations
 
 MIGRATIONS: list[str] = [
-    # 1: the task log and per-member settings (SPEC section 6).
+    # 1: the task log and per-member settings.
     """
     CREATE TABLE tasks (
         id TEXT PRIMARY KEY,

@@ -1,19 +1,48 @@
-"""Typed records out of the store."""
+"""Typed records in and out of the store, and the one list of task states."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Literal
+from enum import StrEnum
+from typing import Literal, TypedDict
 
 TaskKind = Literal["imagine", "vary", "upscale"]
-TaskState = Literal["queued", "submitted", "running", "succeeded", "failed", "timed_out", "cancelled"]
 Strength = Literal["subtle", "strong"]
 
-UNFINISHED: tuple[TaskState, ...] = ("queued", "submitted", "running")
-FINISHED: tuple[TaskState, ...] = ("succeeded", "failed", "timed_out", "cancelled")
-STATES: tuple[TaskState, ...] = UNFINISHED + FINISHED
+# Midjourney's own default for variations is the high ("strong") one; members change it in /settings.
+DEFAULT_STRENGTH: Strength = "strong"
+
+
+class TaskState(StrEnum):
+    """Where a task is: `queued` → `submitted` → `running` → one of the four endings."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+UNFINISHED: tuple[TaskState, ...] = (TaskState.QUEUED, TaskState.SUBMITTED, TaskState.RUNNING)
+FINISHED: tuple[TaskState, ...] = (
+    TaskState.SUCCEEDED,
+    TaskState.FAILED,
+    TaskState.TIMED_OUT,
+    TaskState.CANCELLED,
+)
+
+
+def sql_list(states: tuple[TaskState, ...]) -> str:
+    """`('queued', 'submitted', 'running')`: states are enum values, never member input."""
+    return "(" + ", ".join(f"'{state.value}'" for state in states) + ")"
 
 
 @dataclass(frozen=True)
@@ -56,7 +85,7 @@ class Task:
 
     @property
     def finished(self) -> bool:
-        return self.state in FINISHED
+        return self.state.finished
 
     @property
     def delivered(self) -> bool:
@@ -73,7 +102,48 @@ class Task:
         values["result_urls"] = tuple(json.loads(str(values["result_urls"] or "[]")))
         values["cost"] = Decimal(str(values["cost"])) if values["cost"] is not None else None
         values["create_uncertain"] = bool(values["create_uncertain"])
+        values["state"] = TaskState(str(values["state"]))
         return cls(**values)  # type: ignore[arg-type]
+
+
+TASK_COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(Task))
+
+
+class TaskUpdate(TypedDict, total=False):
+    """The columns a task may change after it is created (its identity and owner never do)."""
+
+    provider_task_id: str | None
+    parent_id: str | None
+    parent_provider_task_id: str | None
+    image_index: int | None
+    strength: Strength | None
+    prompt: str | None
+    remix_prompt: str | None
+    guild_id: int | None
+    channel_id: int | None
+    state: TaskState
+    progress: int
+    error_code: str | None
+    error_message: str | None
+    result_urls: tuple[str, ...]
+    result_message_id: int | None
+    cost: Decimal | None
+    create_started_at: float | None
+    create_uncertain: bool
+    status_reads: int
+    poll_count: int
+    submitted_at: float | None
+    last_checked_at: float | None
+    next_check_at: float | None
+    last_progress_at: float | None
+    finished_at: float | None
+    delivered_at: float | None
+    delivery_attempts: int
+    next_delivery_at: float | None
+    delivery_error: str | None
+
+
+UPDATABLE: frozenset[str] = frozenset(TaskUpdate.__annotations__)
 
 
 @dataclass(frozen=True)
@@ -95,7 +165,7 @@ class NewTask:
 @dataclass(frozen=True)
 class UserSettings:
     user_id: int
-    strength: Strength = "strong"
+    strength: Strength = DEFAULT_STRENGTH
     remix: bool = False
 
 

@@ -1,4 +1,4 @@
-"""Admission rules before a request reaches the provider: the guild's admin pause and daily limits."""
+"""The server's and the member's limits: the admin pause, requests per member and spend per day."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from . import messages
-from .config import Settings
-from .providers.errors import BotError
-from .store import Store
+from .. import messages
+from ..config import Settings
+from ..errors import BotError
+from ..store import Store
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def day_start(now: float) -> float:
     return now - (now % 86400)
 
 
-class Limits:
+class Quota:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
@@ -40,20 +40,15 @@ class Limits:
     async def check(self, user_id: int, guild_id: int | None) -> None:
         now = time.time()
         if guild_id is not None and (await self.store.guild_controls(guild_id)).paused:
-            raise BotError("An admin has paused new requests on this server. Try again later.")
+            raise BotError(messages.GUILD_PAUSED)
         limit = self.settings.user_daily_requests
         if limit is not None and await self.store.requests_since(user_id, day_start(now)) >= limit:
-            raise BotError(
-                f"You have used your {limit} requests for today; the limit {messages.resets_in(now)}."
-            )
+            raise BotError(messages.daily_limit_reached(limit, now))
         cap = self.settings.guild_daily_spend_usd
         if cap is not None and guild_id is not None:
             spent = await self.spend_today(guild_id, now)
             if spent >= cap:
-                raise BotError(
-                    f"This server has reached its daily spend cap (${spent:.2f} of ${cap:.2f}); "
-                    f"the cap {messages.resets_in(now)}."
-                )
+                raise BotError(messages.spend_cap_reached(spent, cap, now))
 
     async def spend_today(self, guild_id: int, now: float | None = None) -> Decimal:
         now = time.time() if now is None else now

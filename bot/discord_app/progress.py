@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import discord
 
-from . import messages
-from .store import Task
+if TYPE_CHECKING:
+    from .client import MJBot
+
+from .. import messages
+from ..store import Task
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ MIN_EDIT_GAP_S = 1.5
 
 @dataclass
 class _Watch:
-    interaction: discord.Interaction[Any]
+    interaction: discord.Interaction[MJBot]
     since: float
     last_edit: float = 0.0
     last_text: str = ""
@@ -35,7 +38,7 @@ class ProgressTracker:
     def __init__(self) -> None:
         self._watching: dict[str, _Watch] = {}
 
-    def watch(self, task: Task, interaction: discord.Interaction[Any]) -> None:
+    def watch(self, task: Task, interaction: discord.Interaction[MJBot]) -> None:
         if not task.finished:
             self._watching[task.id] = _Watch(
                 interaction, time.monotonic(), time.monotonic(), messages.accepted(task, existing=False)

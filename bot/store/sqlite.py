@@ -1,4 +1,4 @@
-"""The task store: one aiosqlite connection (the single writer), parameterised SQL, typed records out.
+"""The SQLite task store: one aiosqlite connection (the single writer), parameterised SQL, typed records.
 
 aiosqlite runs SQLite on its own thread, so no query blocks the event loop.
 """
@@ -14,46 +14,47 @@ import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import aiosqlite
 
 from ..config import DatabaseLocation
+from .base import StoreError
 from .migrations import LATEST, MIGRATIONS
-from .models import FINISHED, UNFINISHED, GuildControls, NewTask, Strength, Task, TaskState, UserSettings
+from .models import (
+    FINISHED,
+    UNFINISHED,
+    UPDATABLE,
+    GuildControls,
+    NewTask,
+    Strength,
+    Task,
+    TaskState,
+    TaskUpdate,
+    UserSettings,
+    sql_list,
+)
 
 log = logging.getLogger(__name__)
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 6
-_UNFINISHED_SQL = "('queued', 'submitted', 'running')"
-_FINISHED_SQL = "('succeeded', 'failed', 'timed_out', 'cancelled')"
-_UPDATABLE = frozenset(Task.__dataclass_fields__) - {
-    "id",
-    "provider",
-    "kind",
-    "request_key",
-    "user_id",
-    "created_at",
-}
-
-
-class StoreError(Exception):
-    """The store cannot be opened or used; the message is one line for the operator."""
+_UNFINISHED_SQL = sql_list(UNFINISHED)
+_FINISHED_SQL = sql_list(FINISHED)
 
 
 def new_short_id() -> str:
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
 
 
-class Store:
+class SqliteStore:
     def __init__(self, connection: aiosqlite.Connection, location: DatabaseLocation) -> None:
         self._db = connection
         self.location = location
 
     # --- opening and closing ---------------------------------------------------------------------
     @classmethod
-    async def open(cls, location: DatabaseLocation) -> Store:
+    async def open(cls, location: DatabaseLocation) -> SqliteStore:
         """Open (creating the data directory if missing) and migrate; raise `StoreError` clearly."""
         if not location.in_memory:
             path = Path(location.path)
@@ -129,7 +130,7 @@ class Store:
                     """INSERT INTO tasks (id, provider, kind, parent_id, parent_provider_task_id, image_index,
                         strength, prompt, remix_prompt, request_key, user_id, guild_id, channel_id, state,
                         created_at, next_check_at, last_progress_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)""",
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         task_id,
                         new.provider,
@@ -144,6 +145,7 @@ class Store:
                         new.user_id,
                         new.guild_id,
                         new.channel_id,
+                        TaskState.QUEUED.value,
                         now,
                         now,
                         now,
@@ -158,8 +160,8 @@ class Store:
             return task
         raise StoreError("could not draw a free task id")
 
-    async def update(self, task_id: str, **fields: Any) -> Task:
-        unknown = set(fields) - _UPDATABLE
+    async def update(self, task_id: str, **fields: Unpack[TaskUpdate]) -> Task:
+        unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         values = [_to_column(value) for value in fields.values()]
@@ -208,8 +210,7 @@ class Store:
         """One page of a member's tasks, newest first, and how many there are in all."""
         where, params = "user_id = ?", [user_id]
         if states:
-            where += f" AND state IN ({', '.join('?' for _ in states)})"
-            params.extend(states)  # type: ignore[arg-type]
+            where += f" AND state IN {sql_list(tuple(states))}"
         async with self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", params) as cursor:
             row = await cursor.fetchone()
         total = int(row[0]) if row else 0
@@ -249,7 +250,7 @@ class Store:
     async def counts_by_state(self) -> dict[str, int]:
         async with self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state") as cursor:
             rows = await cursor.fetchall()
-        counts: dict[str, int] = dict.fromkeys(UNFINISHED + FINISHED, 0)
+        counts: dict[str, int] = {state.value: 0 for state in TaskState}
         counts.update({str(row[0]): int(row[1]) for row in rows})
         return counts
 
@@ -273,8 +274,8 @@ class Store:
     async def requests_since(self, user_id: int, since: float) -> int:
         async with self._db.execute(
             """SELECT COUNT(*) FROM tasks WHERE user_id = ? AND created_at >= ?
-               AND NOT (state = 'failed' AND provider_task_id IS NULL AND create_uncertain = 0)""",
-            (user_id, since),
+               AND NOT (state = ? AND provider_task_id IS NULL AND create_uncertain = 0)""",
+            (user_id, since, TaskState.FAILED.value),
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
@@ -288,6 +289,10 @@ class Store:
         if row is None:
             return UserSettings(user_id)
         return UserSettings(user_id, row[0], bool(row[1]))
+
+    async def all_user_settings(self) -> list[UserSettings]:
+        rows = await self._db.execute_fetchall("SELECT user_id, strength, remix FROM user_settings")
+        return [UserSettings(int(row[0]), row[1], bool(row[2])) for row in rows]
 
     async def save_user_settings(
         self, user_id: int, *, strength: Strength | None = None, remix: bool | None = None
@@ -336,6 +341,8 @@ class Store:
 
 
 def _to_column(value: Any) -> Any:
+    if isinstance(value, TaskState):
+        return value.value
     if isinstance(value, tuple | list):
         return json.dumps(list(value))
     if isinstance(value, Decimal):

@@ -1,6 +1,6 @@
 """Posting finished tasks to their channel with the bot token: images re-uploaded, fresh buttons.
 
-A failure here is raised so the engine retries with backoff; only when the channel is gone (or the bot
+A failure here is raised so the outbox retries with backoff; only when the channel is gone (or the bot
 may not post there) does the result go to the member by DM, and only when that fails too is it
 `UndeliverableError`: the result then stays in the member's /tasks log.
 """
@@ -11,28 +11,38 @@ import io
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 
-from . import messages
-from .discord_app import NEEDED, MJBot, Services
-from .engine import UndeliverableError
-from .images import DownloadError, Image, download_all, fit
+from .. import messages
+from ..config import Settings
+from ..errors import UndeliverableError
+from ..images import DownloadError, Image, download_all, fit
+from ..providers import Capabilities
+from ..store import Task, TaskState
+from .interactions import NEEDED
 from .progress import ProgressTracker
-from .store import Task
+from .views import result_view
 
 log = logging.getLogger(__name__)
 
 
 class Deliverer:
-    def __init__(self, bot: MJBot, tracker: ProgressTracker) -> None:
-        self.bot = bot
+    def __init__(
+        self,
+        client: discord.Client,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        capabilities: Capabilities,
+        tracker: ProgressTracker,
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.settings = settings
+        self.capabilities = capabilities
         self.tracker = tracker
 
-    @property
-    def services(self) -> Services:
-        return self.bot.services
-
-    async def deliver(self, task: Task) -> int | None:
+    async def post(self, task: Task) -> int | None:
         payload = await self._compose(task)
         channel = self._channel(task.channel_id)
         note = None
@@ -48,30 +58,27 @@ class Deliverer:
                     exc.text or exc.status,
                     ", ".join(missing) or "unknown",
                 )
-                note = f"I couldn't post this in <#{task.channel_id}>" + (
-                    f" (I'm missing **{', '.join(missing)}** there)." if missing else "."
-                )
+                note = messages.cannot_post_in(task.channel_id, missing)
             except discord.NotFound:
-                note = "The channel this was started in is gone, so here it is."
+                note = messages.CHANNEL_GONE
             else:
                 await self._done(task, message)
                 return int(message.id)
         else:
-            note = "The channel this was started in is gone, so here it is."
+            note = messages.CHANNEL_GONE
         message = await self._dm(task, payload, note)
         await self._done(task, message)
         return int(message.id)
 
     async def _done(self, task: Task, message: discord.Message) -> None:
-        if task.state == "succeeded":
-            head = f"`{task.id}` · {messages.what(task)} · done"
-            await self.tracker.update(task, final_text=f"{head} — posted: {message.jump_url}")
+        if task.state == TaskState.SUCCEEDED:
+            await self.tracker.update(task, final_text=messages.posted(task, message.jump_url))
 
     def _channel(self, channel_id: int | None) -> Any:
         """The cached channel, or a partial one: a send needs no prior GET, and a 404 on it means gone."""
         if channel_id is None:
             return None
-        return self.bot.get_channel(channel_id) or self.bot.get_partial_messageable(channel_id)
+        return self.client.get_channel(channel_id) or self.client.get_partial_messageable(channel_id)
 
     def _missing(self, channel: Any) -> list[str]:
         guild = getattr(channel, "guild", None)
@@ -81,34 +88,42 @@ class Deliverer:
         return [label for name, label in NEEDED.items() if not getattr(permissions, name)]
 
     async def _compose(self, task: Task) -> dict[str, Any]:
-        from cogs.buttons import result_view
-
-        if task.state != "succeeded":
-            return {"content": messages.failure(task), "images": [], "urls": [], "view": None}
-        settings = self.services.settings
+        if task.state != TaskState.SUCCEEDED:
+            return {
+                "content": messages.failure(task),
+                "images": [],
+                "urls": [],
+                "view": None,
+                "user": task.user_id,
+            }
+        settings = self.settings
         images: list[Image] = []
         try:
             images = await download_all(
-                self.services.session, list(task.result_urls), max_bytes=settings.download_max_bytes
+                self.session, list(task.result_urls), max_bytes=settings.download_max_bytes
             )
             images = await fit(images, settings.upload_limit_bytes)
         except DownloadError as exc:
             log.warning("task %s: result images not re-uploaded (%s); posting links instead", task.id, exc)
             images = []
-        view = result_view(task, self.services.provider.capabilities)
+        view = result_view(task, self.capabilities)
         content = messages.result(task, linked=not images)
         return {
             "content": content,
             "images": images,
             "urls": [] if images else list(task.result_urls),
             "view": view,
+            "user": task.user_id,
         }
 
     def _build(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Fresh `discord.File`s each attempt: a File is consumed by the send that uses it."""
         kwargs: dict[str, Any] = {
             "content": payload["content"],
-            "allowed_mentions": discord.AllowedMentions(users=True, everyone=False, roles=False),
+            # Only the requester may be pinged, whatever a prompt contains.
+            "allowed_mentions": discord.AllowedMentions(
+                everyone=False, roles=False, users=[discord.Object(payload["user"])], replied_user=False
+            ),
         }
         if payload["images"]:
             kwargs["files"] = [
@@ -126,7 +141,7 @@ class Deliverer:
 
     async def _dm(self, task: Task, payload: dict[str, Any], note: str | None) -> discord.Message:
         try:
-            user = self.bot.get_user(task.user_id) or await self.bot.fetch_user(task.user_id)
+            user = self.client.get_user(task.user_id) or await self.client.fetch_user(task.user_id)
             kwargs = self._build(payload)
             if note:
                 kwargs["content"] = messages.shorten_block(f"{note}\n{kwargs['content']}")

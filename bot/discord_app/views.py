@@ -1,7 +1,7 @@
-"""The buttons under every grid: V1–V4, U1–U4 and 🔄, as stateless `DynamicItem`s.
+"""The buttons under every grid (V1–V4, U1–U4, 🔄) as stateless `DynamicItem`s, and the remix editor.
 
 Their custom_id carries the task and index, so they work after a restart and on old messages; each
-press re-reads the grid from the store and answers ephemerally when it is gone.
+press re-reads the grid from the store and answers privately when it is gone.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ import re
 from typing import Any, ClassVar, Self
 
 import discord
-from discord.ext import commands
 
-from bot.discord_app import MJBot, report_error, services_of, submit_from
-from bot.providers.base import Capabilities
-from bot.service import MODAL_MAX
-from bot.store import Task
+from ..providers import Capabilities
+from ..store import Task
+from .interactions import Interaction, own, report_error, submit_from
 
 log = logging.getLogger(__name__)
 
 TASK = r"(?P<task>[a-z0-9]{6})"
+# discord.py types component and modal callbacks over any client; `own()` narrows them to ours.
+AnyInteraction = discord.Interaction[discord.Client]
+# Discord caps a text input in a modal at 4000 characters.
+MODAL_TEXT_MAX = 4000
 
 
 class _GridButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
@@ -45,40 +47,45 @@ class _GridButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+        cls, interaction: AnyInteraction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> Self:
         return cls(match["task"], int(match["index"]))
+
+    async def callback(self, interaction: AnyInteraction) -> None:
+        await self.pressed(own(interaction))
+
+    async def pressed(self, interaction: Interaction) -> None:
+        raise NotImplementedError
 
 
 class VaryButton(_GridButton, template=rf"vary:{TASK}:(?P<index>[1-4])"):
     kind, letter, row = "vary", "V", 1
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        services = services_of(interaction)
-        try:
-            # A modal must be the first answer, so this one quick local read comes before any defer.
-            async with asyncio.timeout(1.5):
-                remix = await services.tasks.wants_remix(interaction.user.id)
-                prefill = await services.tasks.remix_prefill(self.task_id) if remix else ""
-        except TimeoutError:
-            remix = False
-        except Exception as exc:
-            await report_error(interaction, exc, f"V{self.index} on {self.task_id}")
-            return
-        if remix:
+    async def pressed(self, interaction: Interaction) -> None:
+        services = interaction.client.services
+        settings = services.members.get(interaction.user.id)
+        where = f"V{self.index} on {self.task_id}"
+        if settings.remix and services.provider.capabilities.remix:
+            try:
+                # A modal must be the first answer, so this one quick local read comes before it.
+                async with asyncio.timeout(1.5):
+                    prefill = await services.tasks.remix_prefill(self.task_id)
+            except TimeoutError:
+                prefill = ""
+            except Exception as exc:
+                await report_error(interaction, exc, where)
+                return
             await interaction.response.send_modal(RemixModal(self.task_id, self.index, prefill))
             return
         await submit_from(
-            interaction,
-            lambda tasks, actor: tasks.press(actor, self.task_id, self.index),
-            f"V{self.index} on {self.task_id}",
+            interaction, lambda tasks, actor: tasks.press(actor, self.task_id, self.index, settings), where
         )
 
 
 class UpscaleButton(_GridButton, template=rf"upscale:{TASK}:(?P<index>[1-4])"):
     kind, letter, row = "upscale", "U", 0
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def pressed(self, interaction: Interaction) -> None:
         await submit_from(
             interaction,
             lambda tasks, actor: tasks.upscale(actor, self.task_id, self.index),
@@ -97,13 +104,15 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"r
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+        cls, interaction: AnyInteraction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> RerollButton:
         return cls(match["task"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def callback(self, interaction: AnyInteraction) -> None:
         await submit_from(
-            interaction, lambda tasks, actor: tasks.reroll(actor, self.task_id), f"re-roll of {self.task_id}"
+            own(interaction),
+            lambda tasks, actor: tasks.reroll(actor, self.task_id),
+            f"re-roll of {self.task_id}",
         )
 
 
@@ -115,24 +124,26 @@ class RemixModal(discord.ui.Modal):
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Remix prompt",
             style=discord.TextStyle.paragraph,
-            default=prefill[:MODAL_MAX] or None,
+            default=prefill[:MODAL_TEXT_MAX] or None,
             min_length=1,
-            max_length=MODAL_MAX,
+            max_length=MODAL_TEXT_MAX,
         )
         self.add_item(self.prompt)
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+    async def on_submit(self, event: AnyInteraction, /) -> None:
+        interaction = own(event)
         remix = self.prompt.value
+        settings = interaction.client.services.members.get(interaction.user.id)
         await submit_from(
             interaction,
-            lambda tasks, actor: tasks.press(actor, self.task_id, self.index, remix_prompt=remix),
+            lambda tasks, actor: tasks.press(actor, self.task_id, self.index, settings, remix_prompt=remix),
             f"remix V{self.index} on {self.task_id}",
         )
 
     async def on_error(
-        self, interaction: discord.Interaction[Any], error: Exception, item: Any = None, /
+        self, interaction: AnyInteraction, error: Exception, item: discord.ui.Item[Any] | None = None, /
     ) -> None:
-        await report_error(interaction, error, f"remix modal on {self.task_id}")
+        await report_error(own(interaction), error, f"remix modal on {self.task_id}")
 
 
 def result_view(task: Task, caps: Capabilities) -> discord.ui.View | None:
@@ -150,18 +161,4 @@ def result_view(task: Task, caps: Capabilities) -> discord.ui.View | None:
     return view
 
 
-class Buttons(commands.Cog):
-    ITEMS = (VaryButton, UpscaleButton, RerollButton)
-
-    def __init__(self, bot: MJBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*self.ITEMS)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*self.ITEMS)
-
-
-async def setup(bot: MJBot) -> None:
-    await bot.add_cog(Buttons(bot))
+DYNAMIC_ITEMS = (VaryButton, UpscaleButton, RerollButton)

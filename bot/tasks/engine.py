@@ -1,0 +1,238 @@
+"""The engine loop: one per process, following every unfinished task and handing results to delivery.
+
+The schedule lives in the store (`next_check_at`, `next_delivery_at`), so a restart picks up exactly
+where the last process stopped. The loop wakes at the earliest due time or at once on an event (a new
+task, a callback), runs due work concurrently up to `ENGINE_CONCURRENCY`, and sends no provider request
+while the provider asks us to wait. What one check does is `follow.Follower`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..metrics import Metrics
+from ..providers import Provider
+from ..store import Store, Task
+from .follow import RECONCILE_WINDOW_S, CallbackUrlFn, Follower, UpdateFn
+from .schedule import ProviderPause
+
+log = logging.getLogger(__name__)
+
+DeliverFn = Callable[[Task], Awaitable[None]]
+
+
+@dataclass
+class EngineState:
+    running: bool = False
+    last_tick: float | None = None
+    lag_s: float = 0.0
+    inflight: int = 0
+    errors: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        provider: Provider,
+        settings: Settings,
+        *,
+        deliver: DeliverFn | None = None,
+        on_update: UpdateFn | None = None,
+        callback_url: CallbackUrlFn | None = None,
+        metrics: Metrics | None = None,
+        reconcile_window_s: float = RECONCILE_WINDOW_S,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.deliver = deliver
+        self.metrics = metrics
+        self.state = EngineState()
+        self.pause = ProviderPause(settings.poll_max_s)
+        self.follower = Follower(
+            store,
+            provider,
+            settings,
+            self.pause,
+            on_update=on_update,
+            callback_url=callback_url,
+            metrics=metrics,
+            reconcile_window_s=reconcile_window_s,
+        )
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._work: dict[str, asyncio.Task[None]] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._loop_task is None:
+            self.state.running = True
+            self._loop_task = asyncio.create_task(self._run(), name="engine")
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop the loop and let in-flight work (provider calls and their store writes) finish."""
+        self.state.running = False
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            self.wake()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        pending = list(self._work.values())
+        if pending:
+            _done, still = await asyncio.wait(pending, timeout=grace_s)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- entry points ----------------------------------------------------------------------------
+    async def begin(self, task: Task) -> Task:
+        """Send a newly admitted task's create now, unless the provider asked us to wait."""
+        if self.pause.active():
+            task = await self.store.update(task.id, next_check_at=self.pause.until)
+        else:
+            task = await self.follower.create(task)
+        self.wake()
+        return task
+
+    async def callback_received(self, task_id: str, body: bytes) -> bool:
+        """Wake a task on a (token-checked) callback. The body only helps reconcile an unknown id."""
+        task = await self.store.get(task_id)
+        if task is None:
+            return False
+        if task.finished:
+            return True
+        if task.id in self.follower.creating:
+            self.follower.early_callbacks.add(task.id)
+            return True
+        if task.provider_task_id is None and task.create_uncertain:
+            provider_task_id = self.follower.provider.callback_task_id(body)
+            if provider_task_id:
+                log.info("task %s: reconciled by callback as %s", task.id, provider_task_id)
+                await self.store.update(task.id, next_check_at=time.time(), provider_task_id=provider_task_id)
+                self.wake()
+                return True
+        await self.store.update(task.id, next_check_at=time.time())
+        self.wake()
+        return True
+
+    # --- the loop --------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        log.info("engine: started (concurrency %d)", self.settings.engine_concurrency)
+        while self.state.running:
+            # Cleared before the tick reads anything, so a wake-up during the tick is never lost.
+            self._wake.clear()
+            started = 0
+            try:
+                started = await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The outer guard: a broken tick (the disk, say) is logged and retried, never fatal.
+                self.state.errors += 1
+                log.exception("engine: tick failed; retrying shortly")
+                await asyncio.sleep(1.0)
+            await self._sleep(started)
+
+    async def _sleep(self, started: int) -> None:
+        now = time.time()
+        next_at = await self._next_wake_at()
+        timeout = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now))
+        if self.pause.active(now):
+            timeout = min(5.0, max(timeout, self.pause.seconds_left(now)))
+        if timeout <= 0:
+            if started:
+                await asyncio.sleep(0)
+                return
+            # Everything due is already in flight (or waits for a free slot): a finishing piece of
+            # work wakes the loop, so wait for that instead of spinning on the schedule.
+            timeout = 1.0
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+
+    async def _next_wake_at(self) -> float | None:
+        try:
+            return await self.store.next_wake_at()
+        except Exception:
+            log.exception("engine: cannot read the schedule")
+            return None
+
+    async def _tick(self) -> int:
+        """Start the work that is due, within the free slots; return how much it started."""
+        now = time.time()
+        self.state.last_tick = now
+        paused = self.pause.active(now)
+        if self.metrics:
+            self.metrics.provider_paused.set(1 if paused else 0)
+        started = 0
+        lag = 0.0
+        if not paused:
+            in_flight = len(self._work)
+            due = await self.store.due_tasks(now, self.settings.engine_concurrency + in_flight)
+            creating = self.follower.creating
+            due = [t for t in due if f"check:{t.id}" not in self._work and t.id not in creating]
+            if due and due[0].next_check_at is not None:
+                lag = max(0.0, now - due[0].next_check_at)
+            for task in due[: max(0, self.settings.engine_concurrency - in_flight)]:
+                self._spawn(f"check:{task.id}", self.follower.check(task))
+                started += 1
+        else:
+            await self._expire_stalled(now)
+        self.state.lag_s = lag
+        if self.metrics:
+            self.metrics.engine_lag.set(lag)
+        if self.deliver is not None:
+            undelivered = await self.store.undelivered(now, self.settings.engine_concurrency * 2)
+            for task in undelivered:
+                if f"deliver:{task.id}" not in self._work:
+                    self._spawn(f"deliver:{task.id}", self.deliver(task))
+                    started += 1
+        self.state.inflight = len(self._work)
+        return started
+
+    def _spawn(self, key: str, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.state.errors += 1
+                log.exception("engine: %s failed; it will be retried", key)
+                await self._defer_after_bug(key)
+            finally:
+                self._work.pop(key, None)
+                self.wake()
+
+        self._work[key] = asyncio.create_task(guarded(), name=key)
+
+    async def _defer_after_bug(self, key: str) -> None:
+        """A check that crashed is retried later, not in a hot loop."""
+        kind, _, task_id = key.partition(":")
+        later = time.time() + self.settings.poll_max_s
+        try:
+            if kind == "check":
+                await self.store.update(task_id, next_check_at=later)
+            else:
+                await self.store.update(task_id, next_delivery_at=later)
+        except Exception as exc:
+            log.warning("engine: could not reschedule %s after a failure (%s)", key, exc)
+
+    async def _expire_stalled(self, now: float) -> None:
+        """While paused the provider is not asked, but stalled tasks still time out."""
+        limit = now - self.settings.task_timeout_s
+        for task in await self.store.due_tasks(now, 50):
+            if (task.last_progress_at or task.created_at) < limit:
+                await self.follower.time_out(task)
