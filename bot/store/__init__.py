@@ -1,7 +1,7 @@
 """The task store: one interface (`Store`), SQLite behind it, numbered migrations."""
 
 from ..config import DatabaseLocation
-from .base import Store, StoreError
+from .base import AdmitRules, Admitted, Refused, Store, StoreError
 from .models import (
     DEFAULT_STRENGTH,
     FINISHED,
@@ -21,8 +21,11 @@ __all__ = [
     "DEFAULT_STRENGTH",
     "FINISHED",
     "UNFINISHED",
+    "AdmitRules",
+    "Admitted",
     "GuildControls",
     "NewTask",
+    "Refused",
     "Store",
     "StoreError",
     "Strength",

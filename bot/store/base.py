@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, Unpack
+from typing import Literal, Protocol, Unpack
 
 from .models import GuildControls, NewTask, Strength, Task, TaskState, TaskUpdate, UserSettings
 
@@ -21,6 +22,21 @@ class Store(Protocol):
 
     # --- tasks
     async def insert_task(self, new: NewTask, *, now: float | None = None) -> Task: ...
+
+    async def admit(self, new: NewTask, rules: AdmitRules, *, now: float) -> Admitted:
+        """Record a new task if the rules allow it, atomically with the checks, even across processes.
+
+        An unfinished task of the same member with the same request key is returned instead
+        (`existing`). The new task holds a slot at once (`next_check_at` = now) when the member has
+        fewer than `max_active` tasks holding one; otherwise it waits in the member's queue
+        (`next_check_at` NULL) until `promote_waiting` gives it a slot. Raises `Refused`.
+        """
+
+    async def promote_waiting(self, max_active: int, now: float, user_id: int | None = None) -> list[Task]:
+        """Give free slots to the oldest waiting tasks (of one member, or everyone); return them."""
+
+    async def queue_position(self, task: Task) -> int:
+        """1 for the next waiting task of its member, 2 for the one after, ...; 0 if it holds a slot."""
 
     async def update(self, task_id: str, **fields: Unpack[TaskUpdate]) -> Task: ...
 
@@ -66,3 +82,39 @@ class Store(Protocol):
     async def guild_controls(self, guild_id: int) -> GuildControls: ...
 
     async def set_guild_paused(self, guild_id: int, paused: bool, by: int | None) -> GuildControls: ...
+
+
+@dataclass(frozen=True)
+class AdmitRules:
+    """The limits a new task is admitted under, checked atomically with its insert."""
+
+    max_active: int  # tasks one member may have at the provider (or about to be sent)
+    max_queued: int  # further tasks that wait in the member's queue
+    day_start: float  # the daily limits count from here (UTC midnight)
+    daily_requests: int | None  # per member; None: no limit
+    spend_cap: Decimal | None  # per server per day; None: no cap
+    reserve: Decimal  # what a request is assumed to cost until the provider reports its cost
+
+
+@dataclass(frozen=True)
+class Admitted:
+    task: Task
+    existing: bool = False  # the same request was already unfinished: nothing new was recorded
+
+
+class Refused(Exception):
+    """A limit said no; `reason` names which, and the figures say how far."""
+
+    def __init__(
+        self,
+        reason: Literal["paused", "daily_requests", "spend_cap", "queue_full"],
+        *,
+        used: Decimal | int = 0,
+        limit: Decimal | int = 0,
+        unfinished: tuple[Task, ...] = (),
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.used = used
+        self.limit = limit
+        self.unfinished = unfinished

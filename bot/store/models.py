@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+import string
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
@@ -10,6 +12,15 @@ from typing import Literal, TypedDict
 
 TaskKind = Literal["imagine", "vary", "upscale"]
 Strength = Literal["subtle", "strong"]
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+ID_LENGTH = 6
+
+
+def new_short_id() -> str:
+    """The bot's own task id: six characters a member can type, drawn again on a collision."""
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
 
 # Midjourney's own default for variations is the high ("strong") one; members change it in /settings.
 DEFAULT_STRENGTH: Strength = "strong"

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import sqlite3
-import string
 import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -19,7 +17,8 @@ from typing import Any, Unpack
 import aiosqlite
 
 from ..config import DatabaseLocation
-from .base import StoreError
+from . import sqlite_admission
+from .base import AdmitRules, Admitted, StoreError
 from .migrations import LATEST, MIGRATIONS
 from .models import (
     FINISHED,
@@ -32,25 +31,25 @@ from .models import (
     TaskState,
     TaskUpdate,
     UserSettings,
+    new_short_id,
     sql_list,
 )
 
 log = logging.getLogger(__name__)
 
-ID_ALPHABET = string.ascii_lowercase + string.digits
-ID_LENGTH = 6
 _UNFINISHED_SQL = sql_list(UNFINISHED)
 _FINISHED_SQL = sql_list(FINISHED)
-
-
-def new_short_id() -> str:
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
 
 
 class SqliteStore:
     def __init__(self, connection: aiosqlite.Connection, location: DatabaseLocation) -> None:
         self._db = connection
         self.location = location
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The one connection, for this package's query modules."""
+        return self._db
 
     # --- opening and closing ---------------------------------------------------------------------
     @classmethod
@@ -261,24 +260,23 @@ class SqliteStore:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    # --- limits ----------------------------------------------------------------------------------
+    # --- admission and limits (one SQL statement each: see sqlite_admission) -----------------
+    async def admit(self, new: NewTask, rules: AdmitRules, *, now: float) -> Admitted:
+        return await sqlite_admission.admit(self, new, rules, now=now)
+
+    async def promote_waiting(self, max_active: int, now: float, user_id: int | None = None) -> list[Task]:
+        return await sqlite_admission.promote_waiting(self, max_active, now, user_id)
+
+    async def queue_position(self, task: Task) -> int:
+        return await sqlite_admission.queue_position(self, task)
+
     async def spend_since(self, guild_id: int, since: float, default_cost: Decimal) -> Decimal:
-        """What a guild's requests cost since `since`: the provider's cost, or `default_cost` each."""
-        rows = await self._db.execute_fetchall(
-            """SELECT cost FROM tasks WHERE guild_id = ? AND created_at >= ?
-               AND (provider_task_id IS NOT NULL OR create_uncertain = 1)""",
-            (guild_id, since),
-        )
-        return sum((Decimal(row[0]) if row[0] is not None else default_cost for row in rows), Decimal(0))
+        """What a guild's requests cost since `since`: the provider's cost, or `default_cost` each
+        for tasks still running or whose cost the provider never reported."""
+        return await sqlite_admission.spend_since(self, guild_id, since, default_cost)
 
     async def requests_since(self, user_id: int, since: float) -> int:
-        async with self._db.execute(
-            """SELECT COUNT(*) FROM tasks WHERE user_id = ? AND created_at >= ?
-               AND NOT (state = ? AND provider_task_id IS NULL AND create_uncertain = 0)""",
-            (user_id, since, TaskState.FAILED.value),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        return await sqlite_admission.requests_since(self, user_id, since)
 
     # --- member settings and guild controls ------------------------------------------------------
     async def user_settings(self, user_id: int) -> UserSettings:
