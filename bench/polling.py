@@ -22,7 +22,7 @@ from bot.metrics import Metrics
 from bot.providers.midapi import MidapiClient
 from bot.store import Store, Task
 from bot.web import WebServer
-from tests.fakes.midapi import FakeMidapi
+from sandbox.midapi import FakeMidapi
 from tests.helpers import make_settings
 
 SCALE = 10.0

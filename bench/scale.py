@@ -20,7 +20,7 @@ from bench.common import report
 from bot.engine import Engine
 from bot.providers.midapi import MidapiClient
 from bot.store import NewTask, Store
-from tests.fakes.midapi import FakeMidapi
+from sandbox.midapi import FakeMidapi
 from tests.helpers import make_settings
 
 

@@ -20,8 +20,8 @@ from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
 from bot.store import Store, Task
 from bot.web import WebServer
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.vtrix import FakeVtrix
+from sandbox.midapi import FakeMidapi
+from sandbox.vtrix import FakeVtrix
 from tests.helpers import eventually, make_settings
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord.model import Interaction
+from sandbox.discord import FakeDiscord
+from sandbox.discord.model import Interaction
 
 
 class Gateway:

@@ -10,8 +10,8 @@ import pytest
 from bot.providers import errors
 from bot.providers.base import VaryRequest
 from bot.providers.midapi import MidapiClient, parse_record
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.provider import bound_port
+from sandbox.midapi import FakeMidapi
+from sandbox.provider import bound_port
 
 
 async def finished_grid(midapi: MidapiClient, fake: FakeMidapi) -> str:

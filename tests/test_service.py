@@ -19,8 +19,8 @@ from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
 from bot.service import Actor, TaskService
 from bot.store import Store
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.vtrix import FakeVtrix
+from sandbox.midapi import FakeMidapi
+from sandbox.vtrix import FakeVtrix
 from tests.helpers import eventually, make_settings
 
 ALICE = Actor(1, 10, 20)

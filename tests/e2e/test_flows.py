@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
+from sandbox.world import PROVIDER_KEY, free_port, world
 from tests.e2e.conftest import rows
-from tests.e2e.harness import PROVIDER_KEY, free_port, world
 
 
 def labels(message: dict[str, object]) -> list[str]:
