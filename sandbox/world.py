@@ -79,7 +79,7 @@ class World:
         """Until the bot has synced its commands and holds a gateway session."""
 
         async def synced() -> None:
-            while not (self.discord.command_syncs and self.discord._sockets):
+            while not (self.discord.command_syncs and self.discord.is_connected()):
                 if self.bot.process and self.bot.process.returncode is not None:
                     raise AssertionError(f"bot exited with {self.bot.process.returncode}:\n{self.bot.log()}")
                 await asyncio.sleep(0.05)
@@ -101,7 +101,7 @@ class World:
 
     async def restart(self, sig: int = signal.SIGTERM) -> int | None:
         code = await self.bot.stop(sig)
-        self.discord._sockets.clear()
+        self.discord.forget_connections()
         self.discord.command_syncs.clear()
         await self.bot.start()
         await self.ready()

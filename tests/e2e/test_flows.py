@@ -122,7 +122,7 @@ async def test_sigterm_during_a_task_exits_0_and_the_next_start_delivers(tmp_pat
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
         code = await w.bot.stop(signal.SIGTERM, timeout=10)
         assert code == 0, w.bot.log()
-        w.discord._sockets.clear()
+        w.discord.forget_connections()
         w.discord.command_syncs.clear()
         await w.bot.start()
         await w.ready()
@@ -305,7 +305,7 @@ async def test_gateway_hiccup_is_resumed_and_members_keep_being_served(tmp_path:
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
         await w.discord.drop_gateway()
         for _ in range(100):
-            if w.discord._sockets:
+            if w.discord.is_connected():
                 break
             await asyncio.sleep(0.1)
         assert w.discord.resumes == 1
