@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -31,11 +30,53 @@ class DiscordError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-_snowflakes = itertools.count(int(time.time() * 1000 - 1420070400000) << 22)
+DISCORD_EPOCH_MS = 1420070400000
+Shard = tuple[int, int]  # (shard_id, shard_count), as in IDENTIFY's "shard" field
 
 
-def snowflake() -> str:
-    return str(next(_snowflakes) + (1 << 12))
+class Snowflakes:
+    """Unique, increasing ids shaped like Discord's: milliseconds since 2015 above bit 22.
+
+    The millisecond part is what sharding looks at, so an id for a given shard is found by moving that
+    part forward to the next value that lands there; later ids continue from it and stay increasing.
+    """
+
+    def __init__(self) -> None:
+        self.last = (int(time.time() * 1000 - DISCORD_EPOCH_MS) << 22) + (1 << 12)
+
+    def next(self, shard: Shard | None = None) -> int:
+        candidate = self.last + 1
+        if shard is not None:
+            shard_id, count = check_shard(shard)
+            ms = candidate >> 22
+            wanted = ms + (shard_id - ms) % count
+            if wanted != ms:
+                candidate = (wanted << 22) + (1 << 12)
+        self.last = candidate
+        return candidate
+
+
+def check_shard(shard: Any) -> Shard:
+    """A valid [shard_id, shard_count] pair, or ValueError (the gateway closes with 4010 for it)."""
+    if not isinstance(shard, list | tuple) or len(shard) != 2:
+        raise ValueError(f"shard must be [shard_id, shard_count], not {shard!r}")
+    shard_id, count = shard
+    if not (isinstance(shard_id, int) and isinstance(count, int) and 0 <= shard_id < count):
+        raise ValueError(f"invalid shard {shard!r}")
+    return shard_id, count
+
+
+def shard_of(guild_id: str | None, count: int) -> int:
+    """Discord's rule: a guild lives on shard (guild_id >> 22) % shard_count; DMs live on shard 0."""
+    return 0 if guild_id is None else (int(guild_id) >> 22) % count
+
+
+_snowflakes = Snowflakes()
+
+
+def snowflake(shard: Shard | None = None) -> str:
+    """A fresh id; with `shard`, one whose guild would live on that shard."""
+    return str(_snowflakes.next(shard))
 
 
 def iso(ts: float | None = None) -> str:

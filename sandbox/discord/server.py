@@ -20,8 +20,10 @@ from .rest import RestApi
 
 
 class FakeDiscord(MemberDriver, RestApi):
-    def __init__(self, *, token: str = "discord-test-token", host: str = "127.0.0.1") -> None:
-        super().__init__(token=token, host=host)
+    def __init__(
+        self, *, token: str = "discord-test-token", host: str = "127.0.0.1", recommended_shards: int = 1
+    ) -> None:
+        super().__init__(token=token, host=host, recommended_shards=recommended_shards)
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
         self.app.router.add_get("/gateway", self._gateway)

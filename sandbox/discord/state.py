@@ -26,6 +26,7 @@ from .model import (
     Guild,
     Interaction,
     Limits,
+    Shard,
     User,
     iso,
     snowflake,
@@ -42,9 +43,11 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 class DiscordState:
-    def __init__(self, *, token: str, host: str) -> None:
+    def __init__(self, *, token: str, host: str, recommended_shards: int = 1) -> None:
         self.token = token
         self.host = host
+        # What GET /gateway/bot answers as "shards": how many shards a bot is told to run.
+        self.recommended_shards = recommended_shards
         self.port = 0
         self.limits = Limits()
         self.application_id = snowflake()
@@ -75,8 +78,10 @@ class DiscordState:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, owner: User) -> Guild:
-        guild = Guild(snowflake(), name, owner.id, admins={owner.id})
+    def add_guild(self, name: str, owner: User, *, shard: Shard | None = None) -> Guild:
+        """A guild owned (and administered) by `owner`; with `shard=(shard_id, shard_count)` its id is
+        chosen so that Discord's sharding rule puts it on that shard."""
+        guild = Guild(snowflake(shard), name, owner.id, admins={owner.id})
         self.guilds[guild.id] = guild
         return guild
 
