@@ -91,6 +91,14 @@ class DiscordState:
         self.channels[channel.id] = channel
         return channel
 
+    def add_message(self, channel: Channel, author: User, content: str) -> dict[str, Any]:
+        """A message a member posted, for the bot to reply to. It is not dispatched over the gateway:
+        this bot asks for no message intents, so Discord would not send it MESSAGE_CREATE either."""
+        message = self._message(channel.id, {"content": content}, [], author=author)
+        channel.messages.append(message)
+        self._notify_messages()
+        return message
+
     def deny(self, channel: Channel, *permissions: str) -> None:
         """Take permissions from the bot in a channel; like Discord, tell the bot with CHANNEL_UPDATE."""
         for name in permissions:
@@ -148,10 +156,21 @@ class DiscordState:
             attachment_base=f"http://{self.host}:{self.port}/attachments",
             limits=self.limits,
             flags=flags,
+            replied_author=self._replied_author(channel_id, payload),
         )
 
     def _apply_edit(self, message: dict[str, Any], data: dict[str, Any], files: Files) -> None:
-        apply_edit(message, data, files, self.limits)
+        replied_author = self._replied_author(message["channel_id"], message)
+        apply_edit(message, data, files, self.limits, users=self.users, replied_author=replied_author)
+
+    def _replied_author(self, channel_id: str, body: dict[str, Any]) -> str | None:
+        """The author of the message `body` replies to, if it replies to one the fake knows."""
+        reference = body.get("message_reference") or {}
+        channel = self.channels.get(str(reference.get("channel_id") or channel_id))
+        if channel is None or "message_id" not in reference:
+            return None
+        target = next((m for m in channel.messages if m["id"] == str(reference["message_id"])), None)
+        return None if target is None else str(target["author"]["id"])
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
         assert ask.ephemeral and ask.ack_latency is not None and ask.ack_latency < 3
         grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
         assert f"<@{w.alice.id}>" in grid["content"] and "a lighthouse at dusk" in grid["content"]
+        assert grid["pinged"] == [w.alice.id]
         assert len(grid["attachments"]) == 4 and all(
             a["content_type"] == "image/png" for a in grid["attachments"]
         )
@@ -41,7 +42,7 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
         press = await w.discord.press(w.bob, grid, "V2")
         assert "Started" in await w.discord.wait_for_answer(press, lambda t: "Started" in t)
         variation = await w.discord.wait_for_message(w.channel, is_result(f"V2 · of {grid_id}"))
-        assert f"<@{w.bob.id}>" in variation["content"]
+        assert f"<@{w.bob.id}>" in variation["content"] and variation["pinged"] == [w.bob.id]
         assert "V1" in labels(variation)
         sent = w.provider.calls("vary")[0].body
         assert (
