@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 check: lint typecheck test  ## ruff (lint + format), mypy, pytest
 
 demo: $(STAMP)  ## the whole product offline: loopback Discord + provider + the real bot
-	$(BIN)/python -m tests.demo
+	$(BIN)/python -m sandbox
 
 bench: $(STAMP)  ## benchmarks against baselines; results in bench/results/
 	$(BIN)/python -m bench

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 from bench.common import percentile, report
-from tests.e2e.harness import BotProcess, bot_env, free_port, world
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.midapi import FakeMidapi
+from sandbox.discord import FakeDiscord
+from sandbox.midapi import FakeMidapi
+from sandbox.world import BotProcess, bot_env, free_port, world
 
 PRESSES = 100
 

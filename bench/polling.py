@@ -22,7 +22,7 @@ from bot.providers.midapi import MidapiClient
 from bot.store import Task, open_store
 from bot.tasks import Admission, Engine, Outbox, Quota, SubmitRequest
 from bot.web import WebServer
-from tests.fakes.midapi import FakeMidapi
+from sandbox.midapi import FakeMidapi
 from tests.helpers import make_settings
 
 SCALE = 10.0

@@ -21,7 +21,7 @@ from bot.providers.midapi import MidapiClient
 from bot.store import NewTask, TaskState, open_store
 from bot.store.sqlite import SqliteStore
 from bot.tasks import Engine
-from tests.fakes.midapi import FakeMidapi
+from sandbox.midapi import FakeMidapi
 from tests.helpers import make_settings
 
 

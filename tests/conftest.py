@@ -7,8 +7,8 @@ import pytest
 
 from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.vtrix import FakeVtrix
+from sandbox.midapi import FakeMidapi
+from sandbox.vtrix import FakeVtrix
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from bot.providers.vtrix import VtrixClient
 from bot.store import Store, Task, open_store
 from bot.tasks import Admission, Admitted, Engine, Outbox, Quota, SubmitRequest
 from bot.web import WebServer
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.vtrix import FakeVtrix
+from sandbox.midapi import FakeMidapi
+from sandbox.vtrix import FakeVtrix
 from tests.helpers import eventually, make_settings
 
 

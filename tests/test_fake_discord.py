@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord.model import Interaction
+from sandbox.discord import FakeDiscord
+from sandbox.discord.model import Interaction
 
 
 class Gateway:
@@ -174,3 +174,88 @@ async def test_missing_permission_is_50013(
         f"{discord.api_url}/channels/{channel.id}/messages", json=body, headers=headers
     ) as r:
         assert r.status == 403 and (await r.json())["code"] == 50013
+
+
+async def post(
+    discord: FakeDiscord, session: aiohttp.ClientSession, channel_id: str, body: dict[str, Any]
+) -> aiohttp.ClientResponse:
+    headers = {"Authorization": f"Bot {discord.token}"}
+    async with session.post(
+        f"{discord.api_url}/channels/{channel_id}/messages", json=body, headers=headers
+    ) as r:
+        await r.read()
+        return r
+
+
+async def test_allowed_mentions_decide_who_is_pinged(
+    discord: FakeDiscord, gateway: Gateway, session: aiohttp.ClientSession
+) -> None:
+    channel = next(iter(discord.channels.values()))
+    alice, bob = discord.add_user("alice"), discord.add_user("bob")
+    both = f"<@{alice.id}> and <@!{bob.id}>, and <@{alice.id}> again"
+    cases: list[tuple[dict[str, Any] | None, list[str]]] = [
+        (None, [alice.id, bob.id]),
+        ({"parse": ["users"]}, [alice.id, bob.id]),
+        ({"parse": []}, []),
+        ({"parse": ["roles", "everyone"]}, []),
+        ({"users": [bob.id]}, [bob.id]),
+    ]
+    for allowed, pinged in cases:
+        body: dict[str, Any] = {"content": both}
+        if allowed is not None:
+            body["allowed_mentions"] = allowed
+        assert (await post(discord, session, channel.id, body)).status == 200
+        message = channel.messages[-1]
+        assert message["pinged"] == pinged, allowed
+        assert [m["id"] for m in message["mentions"]] == [alice.id, bob.id, alice.id]
+
+    # An edit rebuilds the pings from the new content, by the edit's allowed_mentions or the defaults.
+    headers = {"Authorization": f"Bot {discord.token}"}
+    url = f"{discord.api_url}/channels/{channel.id}/messages/{message['id']}"
+    async with session.patch(url, json={"content": f"<@{alice.id}> <@{bob.id}>"}, headers=headers) as r:
+        assert r.status == 200 and "pinged" not in await r.json()
+    assert message["pinged"] == [alice.id, bob.id]
+    edit = {"content": f"<@{alice.id}> <@{bob.id}>", "allowed_mentions": {"users": [alice.id]}}
+    async with session.patch(url, json=edit, headers=headers) as r:
+        assert r.status == 200
+    assert message["pinged"] == [alice.id]
+
+
+async def test_replies_ping_the_replied_author_only_when_allowed(
+    discord: FakeDiscord, gateway: Gateway, session: aiohttp.ClientSession
+) -> None:
+    channel = next(iter(discord.channels.values()))
+    alice = discord.add_user("alice")
+    original = discord.add_message(channel, alice, "look at this")
+    reply = {"content": "nice", "message_reference": {"message_id": original["id"]}}
+    await post(discord, session, channel.id, reply)
+    assert channel.messages[-1]["pinged"] == [alice.id]
+    await post(discord, session, channel.id, {**reply, "allowed_mentions": {"parse": ["users"]}})
+    assert channel.messages[-1]["pinged"] == []
+    allowed = {"parse": [], "replied_user": True}
+    await post(discord, session, channel.id, {**reply, "allowed_mentions": allowed})
+    assert channel.messages[-1]["pinged"] == [alice.id]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "problem"),
+    [
+        ({"parse": ["users"], "users": ["1"]}, "mutually exclusive"),
+        ({"users": [str(n) for n in range(101)]}, "101 ids"),
+        ({"parse": ["nobody"]}, "unknown types"),
+    ],
+)
+async def test_invalid_allowed_mentions_are_50035(
+    discord: FakeDiscord,
+    gateway: Gateway,
+    session: aiohttp.ClientSession,
+    allowed: dict[str, Any],
+    problem: str,
+) -> None:
+    channel = next(iter(discord.channels.values()))
+    i = await interaction(discord, gateway)
+    data = {"content": "hi", "allowed_mentions": allowed}
+    async with session.post(callback_url(discord, i), json={"type": 4, "data": data}) as r:
+        body = await r.json()
+        assert r.status == 400 and body["code"] == 50035 and problem in body["message"]
+    assert (await post(discord, session, channel.id, data)).status == 400

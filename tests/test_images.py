@@ -11,8 +11,8 @@ from aiohttp import web
 from PIL import Image as PILImage
 
 from bot.images import DownloadError, Image, download, fit, sniff
-from tests.fakes.images import png
-from tests.fakes.provider import bound_port
+from sandbox.images import png
+from sandbox.provider import bound_port
 
 
 @pytest.fixture

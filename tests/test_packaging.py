@@ -78,7 +78,15 @@ def test_pyproject_names_the_packages_and_dependencies() -> None:
     deps = " ".join(project["project"]["dependencies"])
     for name in ("discord.py", "aiohttp", "python-dotenv", "aiosqlite"):
         assert name in deps
-    assert {"bot", "cogs"} <= set(project["tool"]["setuptools"]["packages"])
+    included = set(project["tool"]["setuptools"]["packages"]["find"]["include"])
+    assert {"bot", "bot.*", "cogs", "cogs.*", "sandbox", "sandbox.*"} <= included
+    assert not any(name.startswith(("tests", "bench")) for name in included)
+
+
+def test_the_image_leaves_the_sandbox_out() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    allowed = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    assert "sandbox" not in dockerfile and not any("sandbox" in line for line in allowed)
 
 
 def test_readme_first_screen_has_the_two_commands() -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from bot.providers import VaryRequest, errors
 from bot.providers.midapi import MidapiClient, parse_record
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.provider import bound_port
+from sandbox.midapi import FakeMidapi
+from sandbox.provider import bound_port
 
 
 async def finished_grid(midapi: MidapiClient, fake: FakeMidapi) -> str:

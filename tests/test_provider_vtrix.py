@@ -12,7 +12,7 @@ import pytest
 from bot.errors import Unsupported
 from bot.providers import VaryRequest, errors
 from bot.providers.vtrix import VtrixClient
-from tests.fakes.vtrix import FakeVtrix
+from sandbox.vtrix import FakeVtrix
 
 
 async def test_variation_request_shape(vtrix: VtrixClient, fake_vtrix: FakeVtrix) -> None:

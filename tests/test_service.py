@@ -17,8 +17,8 @@ from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
 from bot.store import Store, open_store
 from bot.tasks import Actor, Admission, Engine, MemberSettings, Quota, Reply, TaskService
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.vtrix import FakeVtrix
+from sandbox.midapi import FakeMidapi
+from sandbox.vtrix import FakeVtrix
 from tests.helpers import eventually, make_settings
 
 ALICE = Actor(1, 10, 20)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
+from sandbox.world import PROVIDER_KEY, free_port, world
 from tests.e2e.conftest import rows
-from tests.e2e.harness import PROVIDER_KEY, free_port, world
 
 
 def labels(message: dict[str, object]) -> list[str]:
@@ -31,6 +31,7 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
         assert ask.ephemeral and ask.ack_latency is not None and ask.ack_latency < 3
         grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
         assert f"<@{w.alice.id}>" in grid["content"] and "a lighthouse at dusk" in grid["content"]
+        assert grid["pinged"] == [w.alice.id]
         assert len(grid["attachments"]) == 4 and all(
             a["content_type"] == "image/png" for a in grid["attachments"]
         )
@@ -41,7 +42,7 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
         press = await w.discord.press(w.bob, grid, "V2")
         assert "Started" in await w.discord.wait_for_answer(press, lambda t: "Started" in t)
         variation = await w.discord.wait_for_message(w.channel, is_result(f"V2 · of {grid_id}"))
-        assert f"<@{w.bob.id}>" in variation["content"]
+        assert f"<@{w.bob.id}>" in variation["content"] and variation["pinged"] == [w.bob.id]
         assert "V1" in labels(variation)
         sent = w.provider.calls("vary")[0].body
         assert (
@@ -122,7 +123,7 @@ async def test_sigterm_during_a_task_exits_0_and_the_next_start_delivers(tmp_pat
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
         code = await w.bot.stop(signal.SIGTERM, timeout=10)
         assert code == 0, w.bot.log()
-        w.discord._sockets.clear()
+        w.discord.forget_connections()
         w.discord.command_syncs.clear()
         await w.bot.start()
         await w.ready()
@@ -305,7 +306,7 @@ async def test_gateway_hiccup_is_resumed_and_members_keep_being_served(tmp_path:
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
         await w.discord.drop_gateway()
         for _ in range(100):
-            if w.discord._sockets:
+            if w.discord.is_connected():
                 break
             await asyncio.sleep(0.1)
         assert w.discord.resumes == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.e2e.harness import world
+from sandbox.world import world
 
 
 async def test_admin_is_hidden_checked_and_pauses_the_server(tmp_path: Path) -> None:
@@ -110,9 +110,9 @@ async def test_an_outdated_command_form_gets_a_clear_answer(tmp_path: Path) -> N
 
 
 async def test_discord_down_at_start_is_waited_out(tmp_path: Path) -> None:
-    from tests.e2e.harness import BotProcess, bot_env, free_port
-    from tests.fakes.discord import FakeDiscord
-    from tests.fakes.midapi import FakeMidapi
+    from sandbox.discord import FakeDiscord
+    from sandbox.midapi import FakeMidapi
+    from sandbox.world import BotProcess, bot_env, free_port
 
     discord = FakeDiscord()
     discord.port = free_port()  # Discord will listen here, but not yet

@@ -1,4 +1,5 @@
-"""Runs the unmodified bot (`python -m bot` in a subprocess) against the loopback Discord and provider."""
+"""A whole offline world: the unmodified bot (`python -m bot` in a subprocess) against the loopback
+Discord and a loopback provider. The end-to-end tests, the benchmarks and the demo all stand on it."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.discord import Channel, FakeDiscord, Guild, User
-from tests.fakes.midapi import FakeMidapi
-from tests.fakes.provider import FakeProviderServer
-from tests.fakes.vtrix import FakeVtrix
+from .discord import Channel, FakeDiscord, Guild, User
+from .midapi import FakeMidapi
+from .provider import FakeProviderServer
+from .vtrix import FakeVtrix
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROVIDER_KEY = "provider-secret-key-123"
 
 
@@ -78,7 +79,7 @@ class World:
         """Until the bot has synced its commands and holds a gateway session."""
 
         async def synced() -> None:
-            while not (self.discord.command_syncs and self.discord._sockets):
+            while not (self.discord.command_syncs and self.discord.is_connected()):
                 if self.bot.process and self.bot.process.returncode is not None:
                     raise AssertionError(f"bot exited with {self.bot.process.returncode}:\n{self.bot.log()}")
                 await asyncio.sleep(0.05)
@@ -100,7 +101,7 @@ class World:
 
     async def restart(self, sig: int = signal.SIGTERM) -> int | None:
         code = await self.bot.stop(sig)
-        self.discord._sockets.clear()
+        self.discord.forget_connections()
         self.discord.command_syncs.clear()
         await self.bot.start()
         await self.ready()

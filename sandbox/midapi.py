@@ -1,4 +1,4 @@
-"""Loopback fake of midapi (providers.md section 1): `{code, msg, data}` answers, body code rules."""
+"""Loopback fake of midapi: `{code, msg, data}` answers, with its rules for the code in the body."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import World, world
-from tests.fakes.discord import Interaction, User
+from .discord import Interaction, User
+from .world import World, world
 
 OUT = Path(__file__).resolve().parents[1] / "demo-out"
 

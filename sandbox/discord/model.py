@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -22,11 +21,62 @@ BOT_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_H
 MEMBER_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | READ_HISTORY | USE_APP_COMMANDS | EMBED_LINKS | ATTACH_FILES
 PERMISSION_NAMES = {"send_messages": SEND_MESSAGES, "attach_files": ATTACH_FILES, "embed_links": EMBED_LINKS}
 
-_snowflakes = itertools.count(int(time.time() * 1000 - 1420070400000) << 22)
+
+class DiscordError(Exception):
+    """A refusal as Discord words it: the HTTP status, Discord's JSON error code and its message."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
-def snowflake() -> str:
-    return str(next(_snowflakes) + (1 << 12))
+DISCORD_EPOCH_MS = 1420070400000
+Shard = tuple[int, int]  # (shard_id, shard_count), as in IDENTIFY's "shard" field
+
+
+class Snowflakes:
+    """Unique, increasing ids shaped like Discord's: milliseconds since 2015 above bit 22.
+
+    The millisecond part is what sharding looks at, so an id for a given shard is found by moving that
+    part forward to the next value that lands there; later ids continue from it and stay increasing.
+    """
+
+    def __init__(self) -> None:
+        self.last = (int(time.time() * 1000 - DISCORD_EPOCH_MS) << 22) + (1 << 12)
+
+    def next(self, shard: Shard | None = None) -> int:
+        candidate = self.last + 1
+        if shard is not None:
+            shard_id, count = check_shard(shard)
+            ms = candidate >> 22
+            wanted = ms + (shard_id - ms) % count
+            if wanted != ms:
+                candidate = (wanted << 22) + (1 << 12)
+        self.last = candidate
+        return candidate
+
+
+def check_shard(shard: Any) -> Shard:
+    """A valid [shard_id, shard_count] pair, or ValueError (the gateway closes with 4010 for it)."""
+    if not isinstance(shard, list | tuple) or len(shard) != 2:
+        raise ValueError(f"shard must be [shard_id, shard_count], not {shard!r}")
+    shard_id, count = shard
+    if not (isinstance(shard_id, int) and isinstance(count, int) and 0 <= shard_id < count):
+        raise ValueError(f"invalid shard {shard!r}")
+    return shard_id, count
+
+
+def shard_of(guild_id: str | None, count: int) -> int:
+    """Discord's rule: a guild lives on shard (guild_id >> 22) % shard_count; DMs live on shard 0."""
+    return 0 if guild_id is None else (int(guild_id) >> 22) % count
+
+
+_snowflakes = Snowflakes()
+
+
+def snowflake(shard: Shard | None = None) -> str:
+    """A fresh id; with `shard`, one whose guild would live on that shard."""
+    return str(_snowflakes.next(shard))
 
 
 def iso(ts: float | None = None) -> str:
@@ -143,38 +193,3 @@ class Limits:
     upload_bytes: int = 10 * 1024 * 1024
     ack_deadline_s: float = 3.0
     token_ttl_s: float = 15 * 60
-
-
-def check_message(payload: dict[str, Any], files: list[tuple[str, bytes, str]], limits: Limits) -> list[str]:
-    """Everything Discord would refuse in a message body, as readable problems."""
-    problems = []
-    content = payload.get("content")
-    if content is not None and len(str(content)) > limits.content:
-        problems.append(f"content is {len(str(content))} characters (limit {limits.content})")
-    rows = payload.get("components") or []
-    if len(rows) > limits.rows:
-        problems.append(f"{len(rows)} component rows (limit {limits.rows})")
-    for row in rows:
-        children = row.get("components") or []
-        if row.get("type") != 1:
-            problems.append("top-level component is not an action row")
-        if len(children) > limits.per_row:
-            problems.append(f"{len(children)} buttons in a row (limit {limits.per_row})")
-        for child in children:
-            custom_id = child.get("custom_id")
-            if custom_id is not None and len(custom_id) > limits.custom_id:
-                problems.append(
-                    f"custom_id {custom_id[:20]}… is {len(custom_id)} long (limit {limits.custom_id})"
-                )
-            label = child.get("label")
-            if label is not None and len(label) > limits.label:
-                problems.append(f"label is {len(label)} long (limit {limits.label})")
-            if child.get("type") == 2 and child.get("style") != 5 and not custom_id:
-                problems.append("button without custom_id")
-    if len(files) > limits.attachments:
-        problems.append(f"{len(files)} attachments (limit {limits.attachments})")
-    if sum(len(data) for _name, data, _kind in files) > limits.upload_bytes:
-        problems.append(f"uploads over {limits.upload_bytes} bytes")
-    if len(payload.get("embeds") or []) > limits.embeds:
-        problems.append("too many embeds")
-    return problems

@@ -1,4 +1,4 @@
-"""A loopback Discord (REST v10 + gateway) for end-to-end tests and `make demo`."""
+"""A loopback Discord (REST v10 + a sharding gateway) for end-to-end tests, benchmarks and `make demo`."""
 
 from .model import Channel, Guild, Interaction, User
 from .server import FakeDiscord

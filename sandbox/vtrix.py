@@ -1,8 +1,8 @@
-"""Loopback fake of Vtrix (providers.md section 2), with switchable answer shapes.
+"""Loopback fake of Vtrix, with switchable answer shapes.
 
 `id_key` and `nest` choose where the task id sits (`id`/`task_id`/`taskId`, top level or under
 `data`), `words` which status vocabulary it speaks, and `error_style` how errors are wrapped, so the
-client's tolerant parsing is exercised against each variant the notes allow.
+client's tolerant parsing is exercised against each variant Vtrix is known to send.
 """
 
 from __future__ import annotations
