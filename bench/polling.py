@@ -20,7 +20,7 @@ from bot.callbacks import CallbackTokens
 from bot.metrics import Metrics
 from bot.providers.midapi import MidapiClient
 from bot.store import Task, open_store
-from bot.tasks import Admission, Engine, Outbox, Quota, SubmitRequest
+from bot.tasks import Admission, Engine, Outbox, SubmitRequest
 from bot.web import WebServer
 from sandbox.midapi import FakeMidapi
 from tests.helpers import make_settings
@@ -60,7 +60,7 @@ async def scenario(
         engine = Engine(store, provider, settings, deliver=Outbox(store, deliver).deliver, metrics=Metrics())
         if fixed:
             engine.follower.interval = fixed_interval  # type: ignore[method-assign]
-        admission = Admission(store, provider.name, provider.capabilities, settings, Quota(store, settings))
+        admission = Admission(store, provider.name, provider.capabilities, settings)
         web = None
         if callbacks:
             web = WebServer(engine=engine, store=store, metrics=Metrics(), tokens=None, max_lag_s=60)

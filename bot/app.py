@@ -73,7 +73,7 @@ async def run(settings: Settings) -> int:
                     metrics=metrics,
                 )
                 quota = Quota(store, settings)
-                admission = Admission(store, provider.name, provider.capabilities, settings, quota)
+                admission = Admission(store, provider.name, provider.capabilities, settings)
                 tasks = TaskService(store, engine, provider, admission, quota, members)
                 return Services(settings, store, engine, provider, metrics, tasks, quota, members, session)
 

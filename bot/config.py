@@ -91,6 +91,7 @@ DEFAULTS: dict[str, str] = {
     "POLL_MAX_S": "30",
     "TASK_TIMEOUT_S": "900",
     "MAX_ACTIVE_PER_USER": "3",
+    "MAX_QUEUED_PER_USER": "10",
     "COMMAND_SYNC": "global",
     "DEV_GUILD_IDS": "",
     "LOG_LEVEL": "INFO",
@@ -129,6 +130,7 @@ class Settings:
     poll_max_s: float
     task_timeout_s: float
     max_active_per_user: int
+    max_queued_per_user: int
     command_sync: Literal["global", "guild", "off"]
     dev_guild_ids: tuple[int, ...]
     log_level: str
@@ -197,6 +199,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         poll_max_s=poll_max,
         task_timeout_s=read.number("TASK_TIMEOUT_S", minimum=1.0),
         max_active_per_user=read.integer("MAX_ACTIVE_PER_USER", minimum=1, maximum=100),
+        max_queued_per_user=read.integer("MAX_QUEUED_PER_USER", minimum=0, maximum=1000),
         command_sync="guild" if command_sync == "guild" else "off" if command_sync == "off" else "global",
         dev_guild_ids=dev_guild_ids,
         log_level=read.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True),

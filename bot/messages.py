@@ -118,8 +118,13 @@ def message_link(task: Task) -> str | None:
 
 
 # --- the private reply to a request ------------------------------------------------------------
-def accepted(task: Task, *, existing: bool, paused: bool = False) -> str:
+def accepted(task: Task, *, existing: bool, paused: bool = False, position: int = 0) -> str:
     """The ephemeral answer to an /imagine, /vary or button press."""
+    if position:
+        return (
+            f"Queued `{task.id}` ({describe(task)}): number {position} in your queue. It starts by itself "
+            "when one of your running tasks finishes, and I'll post the result in this channel."
+        )
     if existing:
         return (
             f"Already working on it: `{task.id}` ({describe(task)}) is {state_phrase(task)}. "
@@ -147,11 +152,6 @@ def progress(task: Task) -> str:
 
 def posted(task: Task, jump_url: str) -> str:
     return f"`{task.id}` · {what(task)} · done — posted: {jump_url}"
-
-
-def too_many_active(tasks: list[Task], limit: int) -> str:
-    lines = "\n".join(f"• `{t.id}` {describe(t)} · {t.state}" for t in tasks)
-    return f"You already have {len(tasks)} unfinished tasks (the limit is {limit}). Wait for one to finish:\n{lines}"
 
 
 # --- channel posts -----------------------------------------------------------------------------
@@ -400,3 +400,12 @@ def admin_status(report: AdminStatus, now: float) -> str:
         "New requests here: " + (f"**paused** by <@{controls.paused_by}>" if controls.paused else "open"),
     ]
     return "\n".join(lines)
+
+
+def queue_full(unfinished: list[Task], max_active: int, max_queued: int) -> str:
+    lines = "\n".join(f"• `{t.id}` {describe(t)} · {state_phrase(t)}" for t in unfinished[:15])
+    room = f"{max_active} running and {max_queued} waiting" if max_queued else f"{max_active} running"
+    return (
+        f"You already have {len(unfinished)} unfinished tasks (the limit is {room}). "
+        f"Wait for one to finish, or cancel one:\n{lines}"
+    )

@@ -61,7 +61,7 @@ async def build(
     engine = Engine(store, provider, settings)
     engine.start()
     quota = Quota(store, settings)
-    admission = Admission(store, provider.name, provider.capabilities, settings, quota)
+    admission = Admission(store, provider.name, provider.capabilities, settings)
     members = MemberSettings(store)
     await members.load()
     service = TaskService(store, engine, provider, admission, quota, members)
@@ -110,12 +110,30 @@ async def test_repeated_press_says_already_working(midapi_setup: Setup) -> None:
     assert again.content.startswith("Already working on it") and first.task and first.task.id in again.content
 
 
-async def test_cap_lists_unfinished_tasks(midapi_setup: Setup) -> None:
+async def test_over_the_cap_the_answer_gives_the_queue_position(midapi_setup: Setup) -> None:
     midapi_setup.fake.duration_s = 5
-    ids = [(await midapi_setup.service.imagine(ALICE, f"p{n}")).task.id for n in range(3)]  # type: ignore[union-attr]
-    with pytest.raises(TooManyActive) as caught:
-        await midapi_setup.service.imagine(ALICE, "p4")
-    assert all(task_id in caught.value.user_message for task_id in ids)
+    for n in range(3):
+        await midapi_setup.service.imagine(ALICE, f"p{n}")
+    fourth = await midapi_setup.service.imagine(ALICE, "p4")
+    fifth = await midapi_setup.service.imagine(ALICE, "p5")
+    assert fourth.content.startswith("Queued `") and "number 1 in your queue" in fourth.content
+    assert "number 2 in your queue" in fifth.content and "starts by itself" in fifth.content
+    assert len(midapi_setup.fake.creates()) == 3
+
+
+async def test_a_full_queue_lists_unfinished_tasks(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    setup = await build(tmp_path, session, fake_midapi, MAX_QUEUED_PER_USER="0")
+    try:
+        setup.fake.duration_s = 5
+        ids = [(await setup.service.imagine(ALICE, f"p{n}")).task.id for n in range(3)]  # type: ignore[union-attr]
+        with pytest.raises(TooManyActive) as caught:
+            await setup.service.imagine(ALICE, "p4")
+        assert all(task_id in caught.value.user_message for task_id in ids)
+    finally:
+        await setup.engine.stop()
+        await setup.store.close()
 
 
 async def test_unknown_grid_press_suggests_a_new_grid(midapi_setup: Setup) -> None:

@@ -193,9 +193,11 @@ async def test_settings_keep_the_other_value(store: Store) -> None:
 async def test_spend_and_request_counts(store: Store) -> None:
     a = await store.insert_task(new(key="a"), now=1000.0)
     b = await store.insert_task(new(key="b"), now=1000.0)
-    await store.insert_task(new(key="c"), now=1000.0)  # never reached the provider
+    await store.insert_task(new(key="c"), now=1000.0)  # queued: its reservation holds until it ends
+    d = await store.insert_task(new(key="d"), now=1000.0)
     await store.update(a.id, provider_task_id="x", cost=Decimal("0.10"))
     await store.update(b.id, provider_task_id="y")
-    assert await store.spend_since(10, 999.0, Decimal("0.05")) == Decimal("0.15")
+    await store.update(d.id, state=TaskState.FAILED)  # ended with nothing sent: no charge, no count
+    assert await store.spend_since(10, 999.0, Decimal("0.05")) == Decimal("0.20")
     assert await store.spend_since(10, 1001.0, Decimal("0.05")) == Decimal("0")
     assert await store.requests_since(1, 999.0) == 3

@@ -1,7 +1,8 @@
 """Everything about tasks without Discord: admission, the engine that follows them, delivery
 bookkeeping, and the service the commands call."""
 
-from .admission import Admission, Admitted, SubmitRequest
+from ..store import Admitted
+from .admission import Admission, SubmitRequest
 from .engine import Engine, EngineState
 from .members import MemberSettings
 from .outbox import Outbox

@@ -1,14 +1,15 @@
 """Admission: the business rules a request must pass before it becomes a task, then the insert.
 
 Each rule lives here once: the image index, the parent grid (finished, succeeded, still kept by the
-provider), what the provider can do (imagine, upscale, remix), the server's and the member's limits,
-deduplication of a repeated press, and the per-member cap on unfinished tasks. Discord's own limits
-are checked at the Discord edge; the provider's limits (prompt length) inside its client.
+provider), what the provider can do (imagine, upscale, remix). The limits (the server's admin pause,
+daily requests, the daily spend cap, the member's running slots and queue, deduplication of a repeated
+press) are set here and enforced by the store atomically with the insert, so they hold across
+concurrent requests and processes. Discord's own limits are checked at the Discord edge; the
+provider's limits (prompt length) inside its client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -18,8 +19,7 @@ from .. import messages
 from ..config import Settings
 from ..errors import BotError, TooManyActive, Unsupported
 from ..providers import Capabilities
-from ..store import NewTask, Store, Strength, Task, TaskKind, TaskState
-from .quota import Quota
+from ..store import AdmitRules, Admitted, NewTask, Refused, Store, Strength, Task, TaskKind, TaskState
 
 # Providers keep results about 15 days; a day less leaves room for clocks and queues.
 GRID_MAX_AGE_S = 14 * 86400
@@ -39,12 +39,6 @@ class SubmitRequest:
     remix_prompt: str | None = None
 
 
-@dataclass(frozen=True)
-class Admitted:
-    task: Task
-    existing: bool = False
-
-
 def request_key(request: SubmitRequest) -> str:
     parent = request.parent.provider_task_id if request.parent else request.parent_provider_task_id
     payload = [request.kind, parent, request.index, request.strength, request.remix_prompt, request.prompt]
@@ -62,31 +56,29 @@ def check_grid(task: Task, now: float | None = None) -> Task:
 
 
 class Admission:
-    def __init__(
-        self, store: Store, provider: str, capabilities: Capabilities, settings: Settings, quota: Quota
-    ) -> None:
+    def __init__(self, store: Store, provider: str, capabilities: Capabilities, settings: Settings) -> None:
         self.store = store
         self.provider = provider
         self.capabilities = capabilities
         self.settings = settings
-        self.quota = quota
-        self._user_locks: dict[int, asyncio.Lock] = {}
 
     async def admit(self, request: SubmitRequest) -> Admitted:
-        """Validate, check the limits, dedupe, enforce the per-member cap, and record the task."""
+        """Validate, then record the task if every limit allows it (checked atomically in the store)."""
         self.validate(request)
-        await self.quota.check(request.user_id, request.guild_id)
-        lock = self._user_locks.setdefault(request.user_id, asyncio.Lock())
-        async with lock:
-            key = request_key(request)
-            existing = await self.store.active_duplicate(request.user_id, key)
-            if existing is not None:
-                return Admitted(existing, existing=True)
-            unfinished = await self.store.unfinished_for_user(request.user_id)
-            limit = self.settings.max_active_per_user
-            if len(unfinished) >= limit:
-                raise TooManyActive(messages.too_many_active(unfinished, limit))
-            return Admitted(await self.store.insert_task(self._new_task(request, key)))
+        settings = self.settings
+        now = time.time()
+        rules = AdmitRules(
+            max_active=settings.max_active_per_user,
+            max_queued=settings.max_queued_per_user,
+            day_start=day_start(now),
+            daily_requests=settings.user_daily_requests,
+            spend_cap=settings.guild_daily_spend_usd,
+            reserve=settings.default_request_cost_usd,
+        )
+        try:
+            return await self.store.admit(self._new_task(request, request_key(request)), rules, now=now)
+        except Refused as refused:
+            raise _explain(refused, rules, now) from None
 
     def validate_capabilities(self, request: SubmitRequest) -> None:
         """What the configured provider can do at all: checked before anything is looked up."""
@@ -126,3 +118,18 @@ class Admission:
             strength=request.strength,
             remix_prompt=request.remix_prompt,
         )
+
+
+def day_start(now: float) -> float:
+    """Daily limits reset at 00:00 UTC."""
+    return now - (now % 86400)
+
+
+def _explain(refused: Refused, rules: AdmitRules, now: float) -> BotError:
+    if refused.reason == "paused":
+        return BotError(messages.GUILD_PAUSED)
+    if refused.reason == "daily_requests":
+        return BotError(messages.daily_limit_reached(int(refused.limit), now))
+    if refused.reason == "spend_cap":
+        return BotError(messages.spend_cap_reached(refused.used, refused.limit, now))
+    return TooManyActive(messages.queue_full(list(refused.unfinished), rules.max_active, rules.max_queued))

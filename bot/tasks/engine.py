@@ -55,17 +55,18 @@ class Engine:
         self.metrics = metrics
         self.state = EngineState()
         self.pause = ProviderPause(settings.poll_max_s)
+        self._wake = asyncio.Event()
         self.follower = Follower(
             store,
             provider,
             settings,
             self.pause,
+            wake=self.wake,
             on_update=on_update,
             callback_url=callback_url,
             metrics=metrics,
             reconcile_window_s=reconcile_window_s,
         )
-        self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._work: dict[str, asyncio.Task[None]] = {}
 
@@ -97,7 +98,10 @@ class Engine:
 
     # --- entry points ----------------------------------------------------------------------------
     async def begin(self, task: Task) -> Task:
-        """Send a newly admitted task's create now, unless the provider asked us to wait."""
+        """Send a newly admitted task's create now, unless it waits in its member's queue or the
+        provider asked us to wait."""
+        if task.next_check_at is None:
+            return task  # waiting for a slot: a finishing task of this member promotes it
         if self.pause.active():
             task = await self.store.update(task.id, next_check_at=self.pause.until)
         else:
@@ -129,6 +133,11 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------------
     async def _run(self) -> None:
         log.info("engine: started (concurrency %d)", self.settings.engine_concurrency)
+        # Slots freed while no process ran (or by a crash between a finish and its promotion).
+        try:
+            await self.follower.promote(None)
+        except Exception:
+            log.exception("engine: could not promote waiting tasks at start")
         while self.state.running:
             # Cleared before the tick reads anything, so a wake-up during the tick is never lost.
             self._wake.clear()

@@ -49,6 +49,7 @@ class Follower:
         settings: Settings,
         pause: ProviderPause,
         *,
+        wake: Callable[[], None],
         on_update: UpdateFn | None,
         callback_url: CallbackUrlFn | None,
         metrics: Metrics | None,
@@ -58,6 +59,7 @@ class Follower:
         self.provider = provider
         self.settings = settings
         self.pause = pause
+        self.wake = wake  # the engine's wake-up, so work made due here starts at once
         self.on_update = on_update
         self.callback_url = callback_url
         self.metrics = metrics
@@ -251,7 +253,17 @@ class Follower:
             self.metrics.status_reads.observe(task.status_reads)
         log.info("task %s: %s", task.id, ending)
         await self.notify(task)
+        await self.promote(task.user_id)
         return task
+
+    async def promote(self, user_id: int | None) -> None:
+        """A slot freed up: the member's oldest waiting tasks (everyone's, with None) become due."""
+        promoted = await self.store.promote_waiting(self.settings.max_active_per_user, time.time(), user_id)
+        for task in promoted:
+            log.info("task %s: left the queue", task.id)
+            await self.notify(task)
+        if promoted:
+            self.wake()
 
     async def notify(self, task: Task) -> None:
         if self.on_update is None:

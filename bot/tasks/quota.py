@@ -1,4 +1,4 @@
-"""The server's and the member's limits: the admin pause, requests per member and spend per day."""
+"""What the limits have used up today, for /tasks and /admin status (admission enforces them)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .. import messages
 from ..config import Settings
-from ..errors import BotError
 from ..store import Store
+from .admission import day_start
 
 
 @dataclass(frozen=True)
@@ -28,27 +27,10 @@ class Usage:
         return " · ".join(parts)
 
 
-def day_start(now: float) -> float:
-    return now - (now % 86400)
-
-
 class Quota:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-
-    async def check(self, user_id: int, guild_id: int | None) -> None:
-        now = time.time()
-        if guild_id is not None and (await self.store.guild_controls(guild_id)).paused:
-            raise BotError(messages.GUILD_PAUSED)
-        limit = self.settings.user_daily_requests
-        if limit is not None and await self.store.requests_since(user_id, day_start(now)) >= limit:
-            raise BotError(messages.daily_limit_reached(limit, now))
-        cap = self.settings.guild_daily_spend_usd
-        if cap is not None and guild_id is not None:
-            spent = await self.spend_today(guild_id, now)
-            if spent >= cap:
-                raise BotError(messages.spend_cap_reached(spent, cap, now))
 
     async def spend_today(self, guild_id: int, now: float | None = None) -> Decimal:
         now = time.time() if now is None else now

@@ -167,7 +167,9 @@ class TaskService:
         task = await self.engine.begin(admitted.task)
         if task.state == TaskState.FAILED:
             raise BotError(messages.accepted(task, existing=False))
-        return Reply(messages.accepted(task, existing=False, paused=self.engine.pause.active()), task)
+        position = await self.store.queue_position(task)
+        paused = self.engine.pause.active()
+        return Reply(messages.accepted(task, existing=False, paused=paused, position=position), task)
 
     # --- reading ---------------------------------------------------------------------------------
     async def tasks_page(
