@@ -43,6 +43,10 @@ LINKED_NOTE = (
     "-# The images could not be re-uploaded, so these are the provider's links "
     "(they expire in about 15 days)."
 )
+NO_ANSWER_NOW = (
+    "The provider's answer to this request could not be read, and the bot did not send it again so "
+    "you are not charged twice. If it went through it shows up at the provider; otherwise try again."
+)
 NO_ANSWER = (
     "The provider never confirmed this request, and the bot did not send it again so you are "
     "not charged twice. Check /tasks in a while, or press the button again."
@@ -131,7 +135,14 @@ def accepted(task: Task, *, existing: bool, paused: bool = False, position: int 
             "I'll post the result in this channel."
         )
     if task.state == TaskState.FAILED:
+        if task.error_code == "no-answer":
+            return f"`{task.id}` ({describe(task)}): {task.error_message}"
         return f"`{task.id}` ({describe(task)}) could not start: {task.error_message}"
+    if task.create_uncertain:
+        return (
+            f"Sent `{task.id}` ({describe(task)}), but the provider's answer could not be read. It was not "
+            "sent again, so you are not charged twice; waiting for the provider's confirmation."
+        )
     note = (
         " The provider is busy; it is queued and will go through."
         if paused or task.state == TaskState.QUEUED

@@ -89,10 +89,14 @@ class WebServer:
         reasons: list[str] = []
         if self.gateway_connected is not None and not self.gateway_connected():
             reasons.append("discord gateway not connected")
-        try:
-            await asyncio.wait_for(self.store.check_writable(), 2.0)
-        except Exception as exc:
-            reasons.append(f"store not writable: {type(exc).__name__}: {exc}")
+        fault = self.engine.storewatch.fault
+        if fault is not None:
+            reasons.append(f"store not writable: {fault}")
+        else:
+            try:
+                await asyncio.wait_for(self.store.check_writable(), 2.0)
+            except Exception as exc:
+                reasons.append(f"store not writable: {type(exc).__name__}: {exc}")
         state = self.engine.state
         now = time.time()
         if not state.running:

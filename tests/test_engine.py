@@ -8,10 +8,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from bot import messages
 from bot.callbacks import CallbackTokens
 from bot.config import DatabaseLocation, Settings
 from bot.errors import BotError, TooManyActive, UndeliverableError
@@ -19,7 +21,7 @@ from bot.metrics import Metrics
 from bot.providers import Provider
 from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
-from bot.store import Store, Task, open_store
+from bot.store import Store, Task, TaskState, open_store
 from bot.tasks import Admission, Admitted, Engine, Outbox, SubmitRequest
 from bot.web import WebServer
 from sandbox.midapi import FakeMidapi
@@ -224,15 +226,28 @@ async def test_a_full_queue_is_refused_with_the_unfinished_tasks_listed(
         await rig.close()
 
 
-async def test_unknown_create_outcome_is_never_resent(
+async def test_unknown_create_outcome_without_callbacks_ends_at_once_and_says_why(rig: Rig) -> None:
+    rig.fake.inject("create", "http500")
+    task = await rig.imagine()
+    # No callback can ever tell us the provider's id: the member hears the truth right away.
+    assert task.state == "failed" and task.error_code == "no-answer" and task.delivered
+    assert "could not be read" in (task.error_message or "") and "not charged twice" in (
+        task.error_message or ""
+    )
+    assert len(rig.fake.creates()) == 1
+
+
+async def test_unknown_create_outcome_with_callbacks_waits_for_confirmation_then_fails(
     tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
 ) -> None:
     rig = await build(tmp_path, session, fake_midapi)
     rig.engine.follower.reconcile_window_s = 0.5
+    rig.engine.follower.callback_url = lambda task_id: f"http://127.0.0.1:9/callbacks/midapi/{task_id}"
     try:
         rig.fake.inject("create", "http500")
         task = await rig.imagine()
         assert task.state == "submitted" and task.create_uncertain and task.provider_task_id is None
+        assert "waiting for the provider's confirmation" in messages.accepted(task, existing=False)
         done = await rig.finished(task.id)
         assert done.state == "failed" and "not charged twice" in (done.error_message or "")
         assert len(rig.fake.creates()) == 1
@@ -497,3 +512,73 @@ async def test_spend_cap_holds_under_a_burst_and_counts_queued_work(
         assert len({c.body["prompt"] for c in rig.fake.creates()}) == 2
     finally:
         await rig.close()
+
+
+async def test_time_the_provider_could_not_be_asked_does_not_count_toward_the_stall_timeout(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    rig = await build(tmp_path, session, fake_midapi, TASK_TIMEOUT_S="1")
+    try:
+        fake_midapi.duration_s = 1.5
+        # Two seconds of unreadable status answers: longer than the stall timeout, while the
+        # provider goes on and finishes the task (and charges for it).
+        fake_midapi.inject("status", "malformed", times=10_000)
+        task = await rig.imagine()
+        await asyncio.sleep(2.0)
+        fake_midapi.faults["status"].clear()
+        done = await rig.finished(task.id)
+        assert done.state == "succeeded" and len(done.result_urls) == 4
+    finally:
+        await rig.close()
+
+
+async def test_a_callback_for_a_timed_out_task_still_brings_its_result_home(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    rig = await build(tmp_path, session, fake_midapi, TASK_TIMEOUT_S="1")
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
+    server.tokens = tokens
+    rig.engine.follower.callback_url = tokens.url
+    try:
+        task = await rig.imagine("slow to start [stuck]")
+        timed_out = await rig.finished(task.id)
+        assert timed_out.state == "timed_out"
+        fake_midapi.tasks[timed_out.provider_task_id or ""].stuck = False  # the provider finishes after all
+
+        async def succeeded() -> Task | None:
+            fresh = await rig.store.get(task.id)
+            return fresh if fresh and fresh.state == "succeeded" and fresh.delivered else None
+
+        done = await eventually(succeeded, timeout=10)
+        assert len(done.result_urls) == 4 and [t.state for t in rig.deliveries.tasks] == [
+            "timed_out",
+            "succeeded",
+        ]
+    finally:
+        await server.stop()
+        await rig.close()
+
+
+async def test_a_result_posted_while_the_store_refused_the_record_is_not_posted_again(rig: Rig) -> None:
+    await rig.engine.stop()
+    task = await rig.imagine()
+    finished = await rig.engine.follower.finish(task, TaskState.SUCCEEDED, result_urls=("http://x/1.png",))
+    outbox = Outbox(rig.store, rig.deliveries)
+    real_update = rig.store.update
+    refusals = {"left": 1}
+
+    async def flaky_update(task_id: str, **fields: Any) -> Task:
+        if "delivered_at" in fields and refusals["left"]:
+            refusals["left"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return await real_update(task_id, **fields)
+
+    rig.store.update = flaky_update  # type: ignore[method-assign]
+    with pytest.raises(sqlite3.OperationalError):
+        await outbox.deliver(finished)
+    await outbox.deliver(finished)  # the store is back: the post is recorded, not repeated
+    assert [t.id for t in rig.deliveries.tasks] == [task.id]
+    recorded = await rig.store.get(task.id)
+    assert recorded is not None and recorded.delivered and recorded.result_message_id == 9001

@@ -1,7 +1,7 @@
 """The task store: one interface (`Store`), SQLite behind it, numbered migrations."""
 
 from ..config import DatabaseLocation
-from .base import AdmitRules, Admitted, Refused, Store, StoreError
+from .base import AdmitRules, Admitted, Refused, Store, StoreError, StoreUnavailable, is_store_fault
 from .models import (
     DEFAULT_STRENGTH,
     FINISHED,
@@ -28,12 +28,14 @@ __all__ = [
     "Refused",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Strength",
     "Task",
     "TaskKind",
     "TaskState",
     "TaskUpdate",
     "UserSettings",
+    "is_store_fault",
     "open_store",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,6 +13,15 @@ from .models import GuildControls, NewTask, Strength, Task, TaskState, TaskUpdat
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message is one line for the operator."""
+
+
+class StoreUnavailable(StoreError):
+    """The store refused a read or write at runtime (locked, read-only, disk full, connection lost)."""
+
+
+def is_store_fault(exc: BaseException) -> bool:
+    """A failure of the store itself, worth waiting out, as opposed to a bug in a query's logic."""
+    return isinstance(exc, StoreError | sqlite3.OperationalError | OSError)
 
 
 class Store(Protocol):

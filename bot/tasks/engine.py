@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..metrics import Metrics
 from ..providers import Provider
-from ..store import Store, Task
+from ..store import Store, Task, TaskState, is_store_fault
 from .follow import RECONCILE_WINDOW_S, CallbackUrlFn, Follower, UpdateFn
 from .schedule import ProviderPause
+from .storewatch import StoreWatch
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Engine:
         self.metrics = metrics
         self.state = EngineState()
         self.pause = ProviderPause(settings.poll_max_s)
+        self.storewatch = StoreWatch(store)
         self._wake = asyncio.Event()
         self.follower = Follower(
             store,
@@ -105,7 +107,7 @@ class Engine:
         if self.pause.active():
             task = await self.store.update(task.id, next_check_at=self.pause.until)
         else:
-            task = await self.follower.create(task)
+            task = await self.follower.create(task, answered=True)
         self.wake()
         return task
 
@@ -114,6 +116,9 @@ class Engine:
         task = await self.store.get(task_id)
         if task is None:
             return False
+        if task.state == TaskState.TIMED_OUT and task.provider_task_id and not self.pause.active():
+            self._spawn(f"recheck:{task.id}", self.follower.recheck_timed_out(task))
+            return True
         if task.finished:
             return True
         if task.id in self.follower.creating:
@@ -146,10 +151,13 @@ class Engine:
                 started = await self._tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # The outer guard: a broken tick (the disk, say) is logged and retried, never fatal.
+            except Exception as exc:
+                # The outer guard: a broken tick is logged and retried, never fatal.
                 self.state.errors += 1
-                log.exception("engine: tick failed; retrying shortly")
+                if is_store_fault(exc):
+                    self.storewatch.failed(exc)
+                else:
+                    log.exception("engine: tick failed; retrying shortly")
                 await asyncio.sleep(1.0)
             await self._sleep(started)
 
@@ -172,16 +180,23 @@ class Engine:
                 await self._wake.wait()
 
     async def _next_wake_at(self) -> float | None:
+        if not self.storewatch.healthy:
+            return None  # the tick probes the store every few seconds meanwhile
         try:
             return await self.store.next_wake_at()
-        except Exception:
-            log.exception("engine: cannot read the schedule")
+        except Exception as exc:
+            if is_store_fault(exc):
+                self.storewatch.failed(exc)
+            else:
+                log.exception("engine: cannot read the schedule")
             return None
 
     async def _tick(self) -> int:
         """Start the work that is due, within the free slots; return how much it started."""
         now = time.time()
         self.state.last_tick = now
+        if not await self.storewatch.probe():
+            return 0  # nothing new while the store cannot record it
         paused = self.pause.active(now)
         if self.metrics:
             self.metrics.provider_paused.set(1 if paused else 0)
@@ -191,36 +206,48 @@ class Engine:
             in_flight = len(self._work)
             due = await self.store.due_tasks(now, self.settings.engine_concurrency + in_flight)
             creating = self.follower.creating
-            due = [t for t in due if f"check:{t.id}" not in self._work and t.id not in creating]
+            due = [
+                t
+                for t in due
+                if f"check:{t.id}" not in self._work
+                and t.id not in creating
+                and not self.storewatch.held(t.id, now)
+            ]
             if due and due[0].next_check_at is not None:
                 lag = max(0.0, now - due[0].next_check_at)
             for task in due[: max(0, self.settings.engine_concurrency - in_flight)]:
                 self._spawn(f"check:{task.id}", self.follower.check(task))
                 started += 1
-        else:
-            await self._expire_stalled(now)
         self.state.lag_s = lag
         if self.metrics:
             self.metrics.engine_lag.set(lag)
         if self.deliver is not None:
             undelivered = await self.store.undelivered(now, self.settings.engine_concurrency * 2)
             for task in undelivered:
-                if f"deliver:{task.id}" not in self._work:
+                if f"deliver:{task.id}" not in self._work and not self.storewatch.held(task.id, now):
                     self._spawn(f"deliver:{task.id}", self.deliver(task))
                     started += 1
         self.state.inflight = len(self._work)
         return started
 
     def _spawn(self, key: str, work: Awaitable[None]) -> None:
+        task_id = key.partition(":")[2]
+
         async def guarded() -> None:
             try:
                 await work
+                self.storewatch.release(task_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 self.state.errors += 1
-                log.exception("engine: %s failed; it will be retried", key)
-                await self._defer_after_bug(key)
+                if is_store_fault(exc):
+                    # Rescheduling would be one more write that fails: wait in memory instead.
+                    self.storewatch.failed(exc)
+                    self.storewatch.hold(task_id)
+                else:
+                    log.exception("engine: %s failed; it will be retried", key)
+                    await self._defer_after_bug(key)
             finally:
                 self._work.pop(key, None)
                 self.wake()
@@ -237,11 +264,5 @@ class Engine:
             else:
                 await self.store.update(task_id, next_delivery_at=later)
         except Exception as exc:
-            log.warning("engine: could not reschedule %s after a failure (%s)", key, exc)
-
-    async def _expire_stalled(self, now: float) -> None:
-        """While paused the provider is not asked, but stalled tasks still time out."""
-        limit = now - self.settings.task_timeout_s
-        for task in await self.store.due_tasks(now, 50):
-            if (task.last_progress_at or task.created_at) < limit:
-                await self.follower.time_out(task)
+            log.warning("engine: could not reschedule %s after a failure (%s); holding it", key, exc)
+            self.storewatch.hold(task_id)

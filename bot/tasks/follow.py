@@ -19,7 +19,7 @@ from .. import messages
 from ..config import Settings
 from ..errors import BotError
 from ..metrics import Metrics
-from ..providers import Provider, VaryRequest
+from ..providers import Provider, TaskStatus, VaryRequest
 from ..providers.errors import (
     AuthError,
     GenerationFailed,
@@ -69,7 +69,9 @@ class Follower:
         self.early_callbacks: set[str] = set()
 
     # --- creating at the provider ----------------------------------------------------------------
-    async def create(self, task: Task) -> Task:
+    async def create(self, task: Task, *, answered: bool = False) -> Task:
+        """Send the create. `answered`: the member waits on this in their interaction, so a failure is
+        told there; otherwise (a create after a pause or from the queue) delivery tells them."""
         # Claimed before the first await, so the loop never mistakes this create for an interrupted one.
         self.creating.add(task.id)
         try:
@@ -79,19 +81,21 @@ class Follower:
         except (RateLimited, ProviderUnavailable) as exc:
             if isinstance(exc, OutcomeUnknown):
                 log.warning("task %s: create outcome unknown (%s); not re-sending", task.id, exc.detail)
-                return await self.mark_uncertain(task)
+                return await self.uncertain(task, answered=answered)
             # Nothing was accepted (a 429, maintenance, no connection): safe to send again after the pause.
             self.pause.begin(exc)
             return await self.store.update(task.id, create_started_at=None, next_check_at=self.pause.until)
         except MalformedResponse as exc:
             log.warning("task %s: create answer unreadable (%s); not re-sending", task.id, exc.detail)
-            return await self.mark_uncertain(task)
+            return await self.uncertain(task, answered=answered)
         except BotError as exc:
-            return await self.fail(task, exc, delivered=True)
+            return await self.fail(task, exc, delivered=answered)
         finally:
             self.creating.discard(task.id)
         early = task.id in self.early_callbacks
         self.early_callbacks.discard(task.id)
+        # Logged before it is stored: if the store fails now, the operator can still match the charge.
+        log.info("task %s: created at %s as %s", task.id, self.provider.name, provider_task_id)
         now = time.time()
         task = await self.store.update(
             task.id,
@@ -101,7 +105,6 @@ class Follower:
             last_progress_at=now,
             next_check_at=now if early else now + self.settings.poll_first_s,
         )
-        log.info("task %s: created at %s as %s", task.id, self.provider.name, provider_task_id)
         await self.notify(task)
         return task
 
@@ -116,7 +119,18 @@ class Follower:
             VaryRequest(parent_id, index, task.strength or DEFAULT_STRENGTH, task.remix_prompt, callback)
         )
 
-    async def mark_uncertain(self, task: Task) -> Task:
+    async def uncertain(self, task: Task, *, answered: bool = False) -> Task:
+        """A create that may have reached the provider, with no usable answer. It is never sent again
+        (that could charge twice). Only the provider's callback, whose URL carries our id, can still
+        tell us its id; without callbacks nothing can, so the task ends now and says why."""
+        if self.callback_url is None:
+            return await self.finish(
+                task,
+                TaskState.FAILED,
+                error_code="no-answer",
+                error_message=messages.NO_ANSWER_NOW,
+                delivered=answered,
+            )
         now = time.time()
         return await self.store.update(
             task.id,
@@ -134,21 +148,42 @@ class Follower:
             return
         task = fresh
         now = time.time()
-        stalled = now - (task.last_progress_at or task.created_at) > self.settings.task_timeout_s
         if task.state == TaskState.QUEUED:
             if task.create_started_at is not None:
                 # A create was started by a process that did not live to record its answer.
-                log.warning("task %s: found an interrupted create; reconciling, not re-sending", task.id)
-                await self.mark_uncertain(task)
-            elif stalled:
-                await self.time_out(task)
+                log.warning("task %s: found an interrupted create; not re-sending it", task.id)
+                await self.uncertain(task)
             else:
+                # Not sent yet (waiting out a provider pause): no stall timeout, nothing was charged.
                 await self.create(task)
             return
         if task.provider_task_id is None:
             await self._reconcile_or_fail(task, now)
             return
-        await self._poll(task, now, stalled)
+        await self._poll(task, now)
+
+    async def recheck_timed_out(self, task: Task) -> None:
+        """A callback came for a task the bot stopped waiting for: the provider may have finished it
+        after all (and charged for it), so read its status once and bring the result home."""
+        assert task.provider_task_id is not None
+        try:
+            status = await self.provider.status(task.provider_task_id)
+        except ProviderError as exc:
+            log.info("task %s: re-check after a late callback failed (%s)", task.id, exc.detail)
+            return
+        finally:
+            await self.store.increment(task.id, "status_reads")
+        if status.state == "succeeded":
+            log.info("task %s: finished at the provider after timing out; delivering it", task.id)
+            await self.finish(
+                task,
+                TaskState.SUCCEEDED,
+                result_urls=status.result_urls,
+                cost=status.cost,
+                progress=100,
+                error_message=None,
+                delivered_at=None,
+            )
 
     async def _reconcile_or_fail(self, task: Task, now: float) -> None:
         deadline = (task.submitted_at or task.created_at) + self.reconcile_window_s
@@ -157,27 +192,30 @@ class Follower:
             return
         await self.finish(task, TaskState.FAILED, error_code="no-answer", error_message=messages.NO_ANSWER)
 
-    async def _poll(self, task: Task, now: float, stalled: bool) -> None:
+    async def _poll(self, task: Task, now: float) -> None:
         assert task.provider_task_id is not None
         try:
             status = await self.provider.status(task.provider_task_id)
         except (RateLimited, ProviderUnavailable) as exc:
             self.pause.begin(exc)
-            await self._after_trouble(task, stalled, self.pause.until)
+            await self._after_trouble(task, self.pause.until)
             return
         except NotFound as exc:
             await self.fail(task, exc)
             return
         except AuthError:
-            await self._after_trouble(task, stalled, now + self.settings.poll_max_s)
+            await self._after_trouble(task, now + self.settings.poll_max_s)
             return
         except ProviderError as exc:
             log.warning("task %s: status read failed: %s", task.id, exc.detail)
-            await self._after_trouble(task, stalled, now + self.interval(task))
+            await self._after_trouble(task, now + self.interval(task))
             return
         finally:
             await self.store.increment(task.id, "status_reads")
         self.pause.answered()
+        await self._record_answer(task, status, now)
+
+    async def _record_answer(self, task: Task, status: TaskStatus, now: float) -> None:
         if status.state == "succeeded":
             await self.finish(
                 task, TaskState.SUCCEEDED, result_urls=status.result_urls, cost=status.cost, progress=100
@@ -192,6 +230,7 @@ class Follower:
         else:
             progress = status.progress if status.progress is not None else task.progress
             moved = progress != task.progress or task.state != TaskState.RUNNING
+            stalled = now - (task.last_progress_at or task.created_at) > self.settings.task_timeout_s
             if not moved and stalled:
                 await self.time_out(task)
                 return
@@ -207,11 +246,15 @@ class Follower:
             if moved:
                 await self.notify(task)
 
-    async def _after_trouble(self, task: Task, stalled: bool, next_check_at: float) -> None:
-        if stalled:
-            await self.time_out(task)
-        else:
-            await self.store.update(task.id, last_checked_at=time.time(), next_check_at=next_check_at)
+    async def _after_trouble(self, task: Task, next_check_at: float) -> None:
+        """The provider could not be asked (an outage, a pause, an unreadable answer): that time does
+        not count toward the stall timeout, so the clock of the last progress moves along with it."""
+        now = time.time()
+        unasked = max(0.0, now - (task.last_checked_at or task.submitted_at or now))
+        since = min(now, (task.last_progress_at or task.created_at) + unasked)
+        await self.store.update(
+            task.id, last_checked_at=now, last_progress_at=since, next_check_at=next_check_at
+        )
 
     def interval(self, task: Task, now: float | None = None) -> float:
         settings = self.settings
@@ -244,7 +287,7 @@ class Follower:
         fields["finished_at"] = now
         fields["next_check_at"] = None
         if delivered:
-            # Failed at submit: the member was answered in the interaction itself.
+            # Failed while the member waited in their interaction: they were told there.
             fields["delivered_at"] = now
         else:
             fields["next_delivery_at"] = now

@@ -28,10 +28,16 @@ class Outbox:
         self.store = store
         self.post = post
         self.metrics = metrics
+        # Posted, but the store did not take the record yet: never posted again, recorded when it can.
+        self._posted: dict[str, int | None] = {}
 
     async def deliver(self, task: Task) -> None:
         fresh = await self.store.get(task.id)
         if fresh is None or fresh.delivered:
+            self._posted.pop(task.id, None)
+            return
+        if task.id in self._posted:
+            await self._record(fresh, self._posted[task.id])
             return
         try:
             message_id = await self.post(fresh)
@@ -52,7 +58,12 @@ class Outbox:
                 delivery_error=f"{type(exc).__name__}: {exc}"[:500],
             )
             return
+        self._posted[task.id] = message_id
+        await self._record(fresh, message_id)
+
+    async def _record(self, task: Task, message_id: int | None) -> None:
         now = time.time()
         await self.store.update(task.id, delivered_at=now, result_message_id=message_id, delivery_error=None)
-        if self.metrics and fresh.finished_at:
-            self.metrics.delivery_seconds.observe(max(0.0, now - fresh.finished_at))
+        del self._posted[task.id]
+        if self.metrics and task.finished_at:
+            self.metrics.delivery_seconds.observe(max(0.0, now - task.finished_at))
