@@ -64,8 +64,19 @@ def shorten(text: str | None, limit: int) -> str:
 
 
 def quoted(prompt: str | None, limit: int) -> str:
-    """A member's prompt inside our own formatting: shortened, its markdown shown literally."""
-    return escape_markdown(shorten(prompt, limit))
+    """A member's prompt inside our own formatting: shortened, its markdown shown literally, and no
+    longer than `limit` once escaped (escaping can double a prompt made of markdown characters)."""
+    escaped = escape_markdown(shorten(prompt, limit))
+    if len(escaped) <= limit:
+        return escaped
+    low, high = 0, limit  # the longest shortening whose escaped form fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(escape_markdown(shorten(prompt, middle))) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return escape_markdown(shorten(prompt, low))
 
 
 def shorten_block(text: str) -> str:
@@ -296,6 +307,24 @@ def grid_too_old(task_id: str) -> str:
     return (
         f"Grid `{task_id}` is older than the provider keeps results (about 15 days). "
         "Start a new one with /imagine."
+    )
+
+
+EMPTY_PROMPT = "The prompt is empty; describe the image you want."
+
+
+def not_a_grid(task: Task) -> str:
+    parent = f" `{task.parent_id}`" if task.parent_id else ""
+    return (
+        f"`{task.id}` is a single upscaled image, not a grid, so it has no images to vary or upscale. "
+        f"Use the grid it came from{parent}."
+    )
+
+
+def lookup_too_often(seconds: float) -> str:
+    return (
+        "You have looked up several unknown task ids in a short time; "
+        f"try again in about {max(1, round(seconds))} seconds, or use an id from /tasks."
     )
 
 

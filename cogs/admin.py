@@ -37,8 +37,9 @@ class Admin(
             engine=services.engine.state,
             pause=services.engine.pause,
             provider=services.provider.name,
-            counts=await services.store.counts_by_state(),
-            undelivered=await services.store.undelivered_count(),
+            # This server's queue only: other servers' activity is theirs.
+            counts=await services.store.counts_by_state(guild_id),
+            undelivered=await services.store.undelivered_count(guild_id),
             controls=await services.store.guild_controls(guild_id),
             spend=await services.quota.spend_today(guild_id),
             spend_cap=services.settings.guild_daily_spend_usd,

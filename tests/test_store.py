@@ -19,12 +19,12 @@ def location(path: Path) -> DatabaseLocation:
     return DatabaseLocation(f"sqlite:///{path}", str(path))
 
 
-def new(user: int = 1, key: str = "k", **fields: object) -> NewTask:
+def new(user: int = 1, key: str = "k", guild_id: int = 10, **fields: object) -> NewTask:
     return NewTask(
         provider="midapi",
         kind="imagine",
         user_id=user,
-        guild_id=10,
+        guild_id=guild_id,
         channel_id=20,
         request_key=key,
         prompt="p",
@@ -201,3 +201,11 @@ async def test_spend_and_request_counts(store: Store) -> None:
     assert await store.spend_since(10, 999.0, Decimal("0.05")) == Decimal("0.20")
     assert await store.spend_since(10, 1001.0, Decimal("0.05")) == Decimal("0")
     assert await store.requests_since(1, 999.0) == 3
+
+
+async def test_counts_for_one_server_leave_other_servers_out(store: Store) -> None:
+    await store.insert_task(new(key="ours"))
+    await store.insert_task(new(key="theirs", guild_id=99))
+    assert (await store.counts_by_state(10))["queued"] == 1
+    assert (await store.counts_by_state())["queued"] == 2
+    assert await store.undelivered_count(99) == 0

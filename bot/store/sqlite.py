@@ -246,16 +246,21 @@ class SqliteStore:
             row = await cursor.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    async def counts_by_state(self) -> dict[str, int]:
-        async with self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state") as cursor:
+    async def counts_by_state(self, guild_id: int | None = None) -> dict[str, int]:
+        where, params = ("WHERE guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
+        async with self._db.execute(
+            f"SELECT state, COUNT(*) FROM tasks {where} GROUP BY state", params
+        ) as cursor:
             rows = await cursor.fetchall()
         counts: dict[str, int] = {state.value: 0 for state in TaskState}
         counts.update({str(row[0]): int(row[1]) for row in rows})
         return counts
 
-    async def undelivered_count(self) -> int:
+    async def undelivered_count(self, guild_id: int | None = None) -> int:
+        where, params = (" AND guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
         async with self._db.execute(
-            f"SELECT COUNT(*) FROM tasks WHERE state IN {_FINISHED_SQL} AND delivered_at IS NULL"
+            f"SELECT COUNT(*) FROM tasks WHERE state IN {_FINISHED_SQL} AND delivered_at IS NULL{where}",
+            params,
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0

@@ -45,8 +45,36 @@ def request_key(request: SubmitRequest) -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
 
 
+# Invisible characters that reorder or hide text (bidi overrides and isolates, marks) and control
+# characters: they would reach the provider and the channel unseen. Line breaks stay (remix editor).
+_INVISIBLE = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        0x0B,
+        0x0C,
+        *range(0x0E, 0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+
+
+def clean(text: str | None) -> str | None:
+    """A member's text without control characters and bidi overrides; tabs and CR become spaces."""
+    if text is None:
+        return None
+    return text.replace("\t", " ").replace("\r", " ").translate(_INVISIBLE)
+
+
 def check_grid(task: Task, now: float | None = None) -> Task:
     """A grid whose images can be varied or upscaled: succeeded, and young enough to still exist."""
+    if task.kind == "upscale":
+        raise BotError(messages.not_a_grid(task))
     if task.state != TaskState.SUCCEEDED or not task.provider_task_id:
         raise BotError(messages.grid_unusable(task))
     now = time.time() if now is None else now
@@ -64,6 +92,7 @@ class Admission:
 
     async def admit(self, request: SubmitRequest) -> Admitted:
         """Validate, then record the task if every limit allows it (checked atomically in the store)."""
+        request.prompt, request.remix_prompt = clean(request.prompt), clean(request.remix_prompt)
         self.validate(request)
         settings = self.settings
         now = time.time()
@@ -80,6 +109,26 @@ class Admission:
         except Refused as refused:
             raise _explain(refused, rules, now) from None
 
+    async def precheck(self, user_id: int, guild_id: int | None) -> None:
+        """The limits as they stand, before work that costs something to do at all (a provider
+        look-up); the insert checks them again atomically."""
+        settings, now = self.settings, time.time()
+        if guild_id is not None and (await self.store.guild_controls(guild_id)).paused:
+            raise BotError(messages.GUILD_PAUSED)
+        limit = settings.user_daily_requests
+        if limit is not None and await self.store.requests_since(user_id, day_start(now)) >= limit:
+            raise BotError(messages.daily_limit_reached(limit, now))
+        cap = settings.guild_daily_spend_usd
+        if cap is not None and guild_id is not None:
+            spent = await self.store.spend_since(guild_id, day_start(now), settings.default_request_cost_usd)
+            if spent + settings.default_request_cost_usd > cap:
+                raise BotError(messages.spend_cap_reached(spent, cap, now))
+        unfinished = await self.store.unfinished_for_user(user_id)
+        if len(unfinished) >= settings.max_active_per_user + settings.max_queued_per_user:
+            raise TooManyActive(
+                messages.queue_full(unfinished, settings.max_active_per_user, settings.max_queued_per_user)
+            )
+
     def validate_capabilities(self, request: SubmitRequest) -> None:
         """What the configured provider can do at all: checked before anything is looked up."""
         caps = self.capabilities
@@ -93,6 +142,8 @@ class Admission:
     def validate(self, request: SubmitRequest) -> None:
         self.validate_capabilities(request)
         if request.kind == "imagine":
+            if not (request.prompt or "").strip():
+                raise BotError(messages.EMPTY_PROMPT)
             return
         index = request.index
         if not isinstance(index, int) or isinstance(index, bool) or not 1 <= index <= 4:

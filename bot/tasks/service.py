@@ -23,6 +23,9 @@ from .quota import Quota
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
+MAX_PAGE = 10_000
+LOOKUPS_PER_WINDOW = 3
+LOOKUP_WINDOW_S = 60.0
 FILTERS: dict[str, tuple[TaskState, ...] | None] = {
     "all": None,
     "active": UNFINISHED,
@@ -69,6 +72,7 @@ class TaskService:
         self.admission = admission
         self.quota = quota
         self.members = members
+        self._lookups: dict[int, list[float]] = {}
 
     # --- creating --------------------------------------------------------------------------------
     async def imagine(self, actor: Actor, prompt: str) -> Reply:
@@ -97,14 +101,18 @@ class TaskService:
         # Admission refuses what the provider cannot do before anything is looked up.
         self.admission.validate_capabilities(request)
         parent = await self.store.find(reference, self.provider.name)
+        if parent is not None and parent.guild_id != actor.guild_id:
+            # Another server's grid reads as unknown: its prompt would be copied into a post here.
+            raise BotError(messages.unknown_everywhere(reference))
         if parent is not None:
             request.parent = parent
         else:
-            request.parent_provider_task_id, request.prompt = await self._provider_parent(reference)
+            await self.admission.precheck(actor.user_id, actor.guild_id)
+            request.parent_provider_task_id, request.prompt = await self._provider_parent(actor, reference)
         reply = await self._submit(request)
         return Reply(" ".join([reply.content, *notes]), reply.task)
 
-    async def _provider_parent(self, reference: str) -> tuple[str, str | None]:
+    async def _provider_parent(self, actor: Actor, reference: str) -> tuple[str, str | None]:
         """A task id the bot does not know: usable only if the provider knows it and it succeeded."""
         reference = reference.strip()
         if not reference or len(reference) > 100 or any(ch.isspace() for ch in reference):
@@ -112,6 +120,7 @@ class TaskService:
         if self.engine.pause.active():
             # Inside a provider pause (429, maintenance) no request may go out, this look-up included.
             raise BotError(messages.provider_wait(self.engine.pause.seconds_left()))
+        self._count_lookup(actor.user_id)
         try:
             status = await self.provider.status(reference)
         except NotFound as exc:
@@ -119,6 +128,14 @@ class TaskService:
         if status.state != "succeeded":
             raise BotError(messages.provider_task_unusable(reference, status.state))
         return reference, status.prompt
+
+    def _count_lookup(self, user_id: int) -> None:
+        """Each look-up is a request to the provider on the server's key: a few a minute per member."""
+        now = time.monotonic()
+        recent = [t for t in self._lookups.get(user_id, []) if now - t < LOOKUP_WINDOW_S]
+        if len(recent) >= LOOKUPS_PER_WINDOW:
+            raise BotError(messages.lookup_too_often(LOOKUP_WINDOW_S - (now - recent[0])))
+        self._lookups[user_id] = [*recent, now]
 
     async def press(
         self, actor: Actor, task_id: str, index: int, settings: UserSettings, remix_prompt: str | None = None
@@ -178,6 +195,7 @@ class TaskService:
         if status not in FILTERS:
             raise BotError(messages.unknown_filter(status, list(FILTERS)))
         states = FILTERS[status]
+        page = min(max(1, page), MAX_PAGE)  # a forged button can carry any number
         tasks, total = await self.store.user_log(
             user_id, states=states, page=max(1, page), per_page=PAGE_SIZE
         )
