@@ -62,7 +62,7 @@ async def run(settings: Settings) -> int:
             await members.load()
 
             def wire(bot: MJBot) -> Services:
-                deliverer = Deliverer(bot, session, settings, provider.capabilities, bot.tracker)
+                deliverer = Deliverer(bot, session, settings, provider.capabilities, bot.tracker, store)
                 engine = Engine(
                     store,
                     provider,
@@ -75,7 +75,9 @@ async def run(settings: Settings) -> int:
                 quota = Quota(store, settings)
                 admission = Admission(store, provider.name, provider.capabilities, settings)
                 tasks = TaskService(store, engine, provider, admission, quota, members)
-                return Services(settings, store, engine, provider, metrics, tasks, quota, members, session)
+                return Services(
+                    settings, store, engine, provider, metrics, tasks, quota, members, session, deliverer
+                )
 
             bot = MJBot(settings, wire)
             engine = bot.services.engine

@@ -9,7 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, defer_private, observe_ack, own, report_error
+from bot import messages
+from bot.discord_app import MJBot, actor_of, defer_private, observe_ack, own, report_error
+from bot.discord_app.interactions import require_post_permissions
 from bot.tasks import TaskPage
 from bot.tasks.service import FILTERS
 
@@ -101,6 +103,31 @@ class Tasks(commands.Cog):
             await interaction.edit_original_response(content=result.content)
         else:
             await interaction.edit_original_response(content=result.content, view=view)
+
+    @app_commands.command(name="cancel", description="Cancel one of your queued or running tasks")
+    @app_commands.describe(id="The short id from /tasks")
+    async def cancel(
+        self, interaction: discord.Interaction[MJBot], id: app_commands.Range[str, 1, 100]
+    ) -> None:
+        await defer_private(interaction)
+        text = await self.bot.services.tasks.cancel(actor_of(interaction), id)
+        await interaction.edit_original_response(content=text)
+
+    @app_commands.command(
+        name="show", description="Post one of your finished grids here again, with live buttons"
+    )
+    @app_commands.describe(id="The short id from /tasks")
+    async def show(
+        self, interaction: discord.Interaction[MJBot], id: app_commands.Range[str, 1, 100]
+    ) -> None:
+        await defer_private(interaction)
+        require_post_permissions(interaction)
+        task = await self.bot.services.tasks.showable(actor_of(interaction), id)
+        channel_id = interaction.channel_id
+        if channel_id is None:
+            raise app_commands.CheckFailure(messages.NOT_ALLOWED)
+        message = await self.bot.services.deliverer.show(task, channel_id)
+        await interaction.edit_original_response(content=messages.shown(task, message.jump_url))
 
     @app_commands.command(name="task", description="One of your tasks in detail")
     @app_commands.describe(id="The short id from /tasks, or the provider's task id")

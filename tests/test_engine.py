@@ -133,7 +133,7 @@ async def test_variation_of_a_finished_grid(rig: Rig) -> None:
         (404, "new grid"),
         (422, "rejected the request"),
         (500, "unavailable"),
-        (501, "generation failed"),
+        (501, "refused to make this image"),
         (505, "switched off"),
     ],
 )
@@ -141,7 +141,9 @@ async def test_create_failure_codes_end_failed_with_member_message(rig: Rig, cod
     rig.fake.forced_code = code  # type: ignore[union-attr]
     task = await rig.imagine()
     assert task.state == "failed" and task.error_code == str(code)
-    assert words in (task.error_message or "") and f"provider code {code}" in (task.error_message or "")
+    # The reason in plain words; the provider's code is kept apart, for /task only.
+    assert words in (task.error_message or "") and "provider code" not in (task.error_message or "")
+    assert f"(provider code {code})" in messages.task_detail(task, None)
     assert task.delivered  # answered in the interaction itself, not posted again
 
 
@@ -149,7 +151,9 @@ async def test_generation_failure_during_follow_up(rig: Rig) -> None:
     rig.fake.fail_next_task(501, "moderation: banned words")
     done = await rig.finished((await rig.imagine()).id)
     assert done.state == "failed" and done.error_code == "501"
-    assert "generation failed" in (done.error_message or "") and "banned words" in (done.error_message or "")
+    assert "refused to make this image" in (done.error_message or "") and "banned words" in (
+        done.error_message or ""
+    )
     assert rig.deliveries.tasks[0].id == done.id  # the member is told in the channel
 
 

@@ -189,7 +189,7 @@ async def test_failed_create_is_a_clear_error(midapi_setup: Setup) -> None:
     midapi_setup.fake.credits = 0
     with pytest.raises(BotError) as caught:
         await midapi_setup.service.imagine(ALICE, "x")
-    assert "could not start" in caught.value.user_message and "provider code 402" in caught.value.user_message
+    assert "could not start" in caught.value.user_message and "out of credits" in caught.value.user_message
 
 
 async def test_settings_are_independent(vtrix_setup: Setup) -> None:

@@ -11,8 +11,8 @@ from .interactions import (
     own,
     report_error,
     respond,
-    submit_from,
 )
+from .submitting import submit_from
 
 __all__ = [
     "Deliverer",

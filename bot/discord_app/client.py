@@ -19,6 +19,7 @@ from ..metrics import Metrics
 from ..providers import Provider
 from ..store import Store
 from ..tasks import Engine, MemberSettings, Quota, TaskService
+from .delivery import Deliverer
 from .interactions import report_error, respond
 from .progress import ProgressTracker
 from .views import DYNAMIC_ITEMS
@@ -53,6 +54,7 @@ class Services:
     quota: Quota
     members: MemberSettings
     session: aiohttp.ClientSession
+    deliverer: Deliverer
 
 
 class MJTree(app_commands.CommandTree["MJBot"]):

@@ -19,7 +19,7 @@ from ..config import Settings
 from ..errors import UndeliverableError
 from ..images import DownloadError, Image, download_all, fit
 from ..providers import Capabilities
-from ..store import Task, TaskState
+from ..store import Store, Task, TaskState
 from .interactions import NEEDED
 from .progress import ProgressTracker
 from .views import result_view
@@ -35,14 +35,19 @@ class Deliverer:
         settings: Settings,
         capabilities: Capabilities,
         tracker: ProgressTracker,
+        store: Store,
     ) -> None:
         self.client = client
         self.session = session
         self.settings = settings
         self.capabilities = capabilities
         self.tracker = tracker
+        self.store = store
 
     async def post(self, task: Task) -> int | None:
+        """Deliver a finished task: a result to its channel; a failure privately to its member."""
+        if task.state != TaskState.SUCCEEDED:
+            return await self._tell_failure(task)
         payload = await self._compose(task)
         channel = self._channel(task.channel_id)
         note = None
@@ -70,6 +75,39 @@ class Deliverer:
         await self._done(task, message)
         return int(message.id)
 
+    async def show(self, task: Task, channel_id: int) -> discord.Message:
+        """Post a finished grid again in another channel, with live buttons (/show)."""
+        channel = self._channel(channel_id)
+        message: discord.Message = await channel.send(**self._build(await self._compose(task)))
+        return message
+
+    async def _tell_failure(self, task: Task) -> int | None:
+        """Failures are private: the member's reply if it was updated, else a DM, else a short note
+        in the channel that carries neither the prompt nor the reason (both are in /task)."""
+        if task.state == TaskState.CANCELLED or self.tracker.was_told(task.id):
+            return None
+        try:
+            user = self.client.get_user(task.user_id) or await self.client.fetch_user(task.user_id)
+            message: discord.Message = await user.send(messages.failure_notice(task))
+            return int(message.id)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.info(
+                "task %s: member %s takes no DMs (%s); leaving a short note",
+                task.id,
+                task.user_id,
+                exc.status,
+            )
+        channel = self._channel(task.channel_id)
+        if channel is None:
+            raise UndeliverableError("no reply, no DM and no channel to say the task failed")
+        try:
+            note: discord.Message = await channel.send(
+                messages.failure_channel_note(task), allowed_mentions=_only(task.user_id)
+            )
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise UndeliverableError(f"no reply, no DM, and the channel refused ({exc.status})") from exc
+        return int(note.id)
+
     async def _done(self, task: Task, message: discord.Message) -> None:
         if task.state == TaskState.SUCCEEDED:
             await self.tracker.update(task, final_text=messages.posted(task, message.jump_url))
@@ -88,14 +126,6 @@ class Deliverer:
         return [label for name, label in NEEDED.items() if not getattr(permissions, name)]
 
     async def _compose(self, task: Task) -> dict[str, Any]:
-        if task.state != TaskState.SUCCEEDED:
-            return {
-                "content": messages.failure(task),
-                "images": [],
-                "urls": [],
-                "view": None,
-                "user": task.user_id,
-            }
         settings = self.settings
         images: list[Image] = []
         try:
@@ -107,7 +137,9 @@ class Deliverer:
             log.warning("task %s: result images not re-uploaded (%s); posting links instead", task.id, exc)
             images = []
         view = result_view(task, self.capabilities)
-        content = messages.result(task, linked=not images)
+        parent = await self.store.get(task.parent_id) if task.parent_id else None
+        parent_link = messages.message_link(parent) if parent else None
+        content = messages.result(task, parent_link=parent_link, linked=not images)
         return {
             "content": content,
             "images": images,
@@ -121,9 +153,7 @@ class Deliverer:
         kwargs: dict[str, Any] = {
             "content": payload["content"],
             # Only the requester may be pinged, whatever a prompt contains.
-            "allowed_mentions": discord.AllowedMentions(
-                everyone=False, roles=False, users=[discord.Object(payload["user"])], replied_user=False
-            ),
+            "allowed_mentions": _only(payload["user"]),
         }
         if payload["images"]:
             kwargs["files"] = [
@@ -149,3 +179,9 @@ class Deliverer:
         except (discord.Forbidden, discord.NotFound) as exc:
             raise UndeliverableError(f"channel unusable and DM refused ({exc.status})") from exc
         return message
+
+
+def _only(user_id: int) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import discord
@@ -16,7 +15,7 @@ from discord import app_commands
 
 from .. import messages
 from ..errors import BotError
-from ..tasks import Actor, Reply, TaskService
+from ..tasks import Actor
 
 if TYPE_CHECKING:
     from .client import MJBot
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 NEEDED = {"send_messages": "Send Messages", "attach_files": "Attach Files", "embed_links": "Embed Links"}
 
 Interaction: TypeAlias = "discord.Interaction[MJBot]"
-Action = Callable[[TaskService, Actor], Awaitable[Reply]]
 
 
 def own(interaction: discord.Interaction[discord.Client]) -> Interaction:
@@ -118,21 +116,3 @@ def require_post_permissions(interaction: Interaction) -> None:
 
 def actor_of(interaction: Interaction) -> Actor:
     return Actor(interaction.user.id, interaction.guild_id, interaction.channel_id)
-
-
-async def submit_from(interaction: Interaction, action: Action, where: str) -> None:
-    """Defer at once (privately), run the request, answer, and follow the task in that reply."""
-    client = interaction.client
-    if not client.accepting:
-        await respond(interaction, messages.RESTARTING)
-        return
-    try:
-        if not interaction.response.is_done():
-            await defer_private(interaction)
-        require_post_permissions(interaction)
-        reply = await action(client.services.tasks, actor_of(interaction))
-        await interaction.edit_original_response(content=reply.content)
-        if reply.task is not None:
-            client.tracker.watch(reply.task, interaction)
-    except Exception as exc:
-        await report_error(interaction, exc, where)

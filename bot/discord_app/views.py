@@ -15,7 +15,9 @@ import discord
 
 from ..providers import Capabilities
 from ..store import Task
-from .interactions import Interaction, own, report_error, submit_from
+from .cancel import CancelButton
+from .interactions import Interaction, own, report_error
+from .submitting import submit_from
 
 log = logging.getLogger(__name__)
 
@@ -161,4 +163,4 @@ def result_view(task: Task, caps: Capabilities) -> discord.ui.View | None:
     return view
 
 
-DYNAMIC_ITEMS = (VaryButton, UpscaleButton, RerollButton)
+DYNAMIC_ITEMS = (VaryButton, UpscaleButton, RerollButton, CancelButton)

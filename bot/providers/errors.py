@@ -7,6 +7,7 @@ provider's codes. Each carries the plain-words message a member sees and the pro
 from __future__ import annotations
 
 from ..errors import BotError
+from ..messages import GENERATION_REFUSED
 
 
 class ProviderError(BotError):
@@ -27,9 +28,8 @@ class ProviderError(BotError):
         self.code = code
         self.detail = detail
         self.retry_after = retry_after
+        # The provider's code is kept apart (`code`): members see it only in /task, next to the reason.
         message = user_message or self.default_message
-        if code:
-            message = f"{message} (provider code {code})"
         super().__init__(message, detail=f"{type(self).__name__} {provider} {code or '-'}: {detail}")
 
 
@@ -73,10 +73,8 @@ class OutcomeUnknown(ProviderUnavailable):
 
 
 class GenerationFailed(ProviderError):
-    default_message = (
-        "The generation failed at the provider (often a moderation filter). "
-        "Try another image or a different prompt."
-    )
+    # What to try instead depends on what the member did, so the advice is added where it is shown.
+    default_message = GENERATION_REFUSED
 
 
 class FeatureDisabled(ProviderError):

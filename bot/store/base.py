@@ -54,6 +54,13 @@ class Store(Protocol):
 
     async def get(self, task_id: str) -> Task | None: ...
 
+    async def cancel(self, task_id: str, user_id: int, *, now: float) -> Task | None:
+        """End a member's own unfinished task as `cancelled` (nothing left to deliver); None when it
+        is not theirs or already finished. Later updates never move a cancelled task's state."""
+
+    async def children(self, task_id: str) -> list[Task]:
+        """The tasks made from this one (its variations, upscales, remixes), oldest first."""
+
     async def find(self, reference: str, provider: str) -> Task | None:
         """By the bot's short id first, then by the provider's task id."""
 

@@ -164,7 +164,14 @@ class SqliteStore:
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         values = [_to_column(value) for value in fields.values()]
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        # A cancelled task stays cancelled: work that was in flight when the member cancelled may
+        # still record what it learnt (the provider's id, a read), but not move the task on.
+        assignments = ", ".join(
+            "state = CASE WHEN state = 'cancelled' THEN state ELSE ? END"
+            if name == "state"
+            else f"{name} = ?"
+            for name in fields
+        )
         await self._db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*values, task_id))
         task = await self.get(task_id)
         if task is None:
@@ -175,6 +182,17 @@ class SqliteStore:
         if column not in ("status_reads", "poll_count", "delivery_attempts"):
             raise ValueError(column)
         await self._db.execute(f"UPDATE tasks SET {column} = {column} + 1 WHERE id = ?", (task_id,))
+
+    async def cancel(self, task_id: str, user_id: int, *, now: float) -> Task | None:
+        rows = await self._db.execute_fetchall(
+            f"""UPDATE tasks SET state = 'cancelled', finished_at = ?, next_check_at = NULL, delivered_at = ?
+                WHERE id = ? AND user_id = ? AND state IN {_UNFINISHED_SQL} RETURNING *""",
+            (now, now, task_id, user_id),
+        )
+        return next((Task.from_row(dict(row)) for row in rows), None)
+
+    async def children(self, task_id: str) -> list[Task]:
+        return await self._many("SELECT * FROM tasks WHERE parent_id = ? ORDER BY created_at", (task_id,))
 
     async def get(self, task_id: str) -> Task | None:
         return await self._one("SELECT * FROM tasks WHERE id = ?", (task_id,))

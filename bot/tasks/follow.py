@@ -35,7 +35,7 @@ from .schedule import ProviderPause, poll_gap
 
 log = logging.getLogger(__name__)
 
-UpdateFn = Callable[[Task], Awaitable[None]]
+UpdateFn = Callable[[Task, int], Awaitable[None]]  # the task, and its place in its member's queue
 CallbackUrlFn = Callable[[str], str]
 
 RECONCILE_WINDOW_S = 300.0
@@ -300,18 +300,23 @@ class Follower:
         return task
 
     async def promote(self, user_id: int | None) -> None:
-        """A slot freed up: the member's oldest waiting tasks (everyone's, with None) become due."""
+        """A slot freed up: the member's oldest waiting tasks (everyone's, with None) become due, and
+        the member's private replies show the queue moving."""
         promoted = await self.store.promote_waiting(self.settings.max_active_per_user, time.time(), user_id)
         for task in promoted:
             log.info("task %s: left the queue", task.id)
             await self.notify(task)
         if promoted:
             self.wake()
+        if user_id is not None and self.on_update is not None:
+            for task in await self.store.unfinished_for_user(user_id):
+                if task.state == TaskState.QUEUED and task.next_check_at is None:
+                    await self.notify(task)
 
     async def notify(self, task: Task) -> None:
         if self.on_update is None:
             return
         try:
-            await self.on_update(task)
+            await self.on_update(task, await self.store.queue_position(task))
         except Exception:
             log.exception("task %s: progress update failed (the task goes on)", task.id)

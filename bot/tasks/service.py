@@ -216,11 +216,38 @@ class TaskService:
         return TaskPage(messages.shorten_block("\n".join([head, *lines])), page, pages, status)
 
     async def task_detail(self, user_id: int, reference: str) -> str:
+        task = await self._own(user_id, reference)
+        parent = await self.store.get(task.parent_id) if task.parent_id else None
+        children = await self.store.children(task.id)
+        return messages.task_detail(task, messages.message_link(task), parent=parent, children=children)
+
+    async def _own(self, user_id: int, reference: str) -> Task:
         task = await self.store.find(reference, self.provider.name)
         if task is None or task.user_id != user_id:
             # Another member's task reads exactly like a missing one: ids must not leak who made what.
             raise BotError(messages.no_such_task(reference))
-        return messages.task_detail(task, messages.message_link(task))
+        return task
+
+    async def cancel(self, actor: Actor, reference: str) -> str:
+        """Cancel one of the member's own queued or running tasks."""
+        task = await self._own(actor.user_id, reference)
+        if task.finished:
+            raise BotError(messages.cannot_cancel(task))
+        was_sent = task.provider_task_id is not None or task.create_started_at is not None
+        cancelled = await self.store.cancel(task.id, actor.user_id, now=time.time())
+        if cancelled is None:  # it finished meanwhile
+            fresh = await self.store.get(task.id)
+            raise BotError(messages.cannot_cancel(fresh or task))
+        log.info("task %s: cancelled by its member (%s)", task.id, "after sending" if was_sent else "unsent")
+        await self.engine.follower.promote(actor.user_id)  # its slot goes to the next in the queue
+        return messages.cancelled(cancelled, was_sent=was_sent)
+
+    async def showable(self, actor: Actor, reference: str) -> Task:
+        """One of the member's own finished results, to post again (/show)."""
+        task = await self._own(actor.user_id, reference)
+        if task.state != TaskState.SUCCEEDED or not task.result_urls:
+            raise BotError(messages.not_showable(task))
+        return task
 
     async def update_settings(self, user_id: int, strength: Strength | None, remix: bool | None) -> str:
         caps = self.provider.capabilities

@@ -21,6 +21,9 @@ def labels(message: dict[str, object]) -> list[str]:
 
 
 def is_result(task_word: str):  # type: ignore[no-untyped-def]
+    """A result post whose caption or small text holds `task_word` (`imagine` for a new grid)."""
+    if task_word == "imagine":
+        return lambda m: bool(m["attachments"]) and " of `" not in m["content"]
     return lambda m: task_word in m["content"] and bool(m["attachments"])
 
 
@@ -41,8 +44,9 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
 
         press = await w.discord.press(w.bob, grid, "V2")
         assert "Started" in await w.discord.wait_for_answer(press, lambda t: "Started" in t)
-        variation = await w.discord.wait_for_message(w.channel, is_result(f"V2 · of {grid_id}"))
-        assert f"<@{w.bob.id}>" in variation["content"] and variation["pinged"] == [w.bob.id]
+        variation = await w.discord.wait_for_message(w.channel, is_result(f"V2 of `{grid_id}`"))
+        assert variation["content"].startswith(f"**a lighthouse at dusk** - Variations by <@{w.bob.id}>")
+        assert variation["pinged"] == [w.bob.id] and "$" not in variation["content"]
         assert "V1" in labels(variation)
         sent = w.provider.calls("vary")[0].body
         assert (
@@ -99,7 +103,7 @@ async def test_vtrix_strength_and_remix(tmp_path: Path) -> None:
             "type": 1,
             "remixPrompt": "a quiet forest at night",
         }
-        await w.discord.wait_for_message(w.channel, is_result("V4 · strong · remix"))
+        await w.discord.wait_for_message(w.channel, is_result("Remix (Strong) by"))
         costs = rows(w.data_dir, "SELECT cost FROM tasks WHERE state = 'succeeded'")
         assert costs and all(row["cost"] == "0.04" for row in costs)
         assert not w.discord.unanswered() and not w.discord.violations
@@ -147,10 +151,13 @@ async def test_generation_failure_is_explained(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="something forbidden [fail]")
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
-        post = await w.discord.wait_for_message(w.channel, lambda m: "failed" in m["content"])
-        assert f"<@{w.alice.id}>" in post["content"] and "provider code 501" in post["content"]
-        assert "Try another image or a different prompt" in post["content"] and not post["components"]
-        assert "failed" in await w.discord.wait_for_answer(ask, lambda t: "failed" in t)
+        # Told privately, in the member's own reply, worded for an /imagine; nothing in the channel.
+        text = await w.discord.wait_for_answer(ask, lambda t: "did not work" in t)
+        assert "refused to make this image" in text and "Try a different prompt." in text
+        assert "provider code" not in text and w.discord.messages(w.channel) == []
+        task_id = text.split("`")[1]
+        detail = await w.discord.slash(w.alice, w.channel, "task", id=task_id)
+        assert "(provider code 501)" in await w.discord.wait_for_answer(detail)
 
 
 async def test_double_press_makes_one_create(tmp_path: Path) -> None:
@@ -295,7 +302,8 @@ async def test_u_button_posts_one_upscaled_image_without_buttons(tmp_path: Path)
         grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
         press = await w.discord.press(w.bob, grid, "U3")
         await w.discord.wait_for_answer(press, lambda t: "Started" in t)
-        upscaled = await w.discord.wait_for_message(w.channel, is_result(f"U3 · of {grid_id}"))
+        upscaled = await w.discord.wait_for_message(w.channel, is_result(f"U3 of `{grid_id}`"))
+        assert f"**a castle to upscale** - Image #3 <@{w.bob.id}>" in upscaled["content"]
         assert len(upscaled["attachments"]) == 1 and upscaled["components"] == []
         assert w.provider.calls("upscale")[0].body["imageIndex"] == 2
 

@@ -94,16 +94,16 @@ async def test_guild_command_sync_registers_only_in_the_dev_guild(tmp_path: Path
         gid = w.guild.id
         assert w.discord.command_syncs == [f"guild:{gid}"] and w.discord.global_commands == []
         names = {c["name"] for c in w.discord.guild_commands[gid]}
-        assert names == {"imagine", "vary", "tasks", "task", "settings", "admin"}
-        assert f"synced commands: 6 to guild {gid}" in w.bot.log()
+        assert names == {"imagine", "vary", "tasks", "task", "cancel", "show", "settings", "admin"}
+        assert f"synced commands: 8 to guild {gid}" in w.bot.log()
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a guild-only command")
         assert "Started" in await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
 
 
 async def test_an_outdated_command_form_gets_a_clear_answer(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        # As if Discord still had an older /vary without the required strength option.
-        ask = await w.discord.slash(w.alice, w.channel, "vary", check_required=False, task="abcdef", image=1)
+        # As if Discord still had an older /vary without the required image option.
+        ask = await w.discord.slash(w.alice, w.channel, "vary", check_required=False, task="abcdef")
         text = await w.discord.wait_for_answer(ask)
         assert "older version of this command" in text and ask.ephemeral
         assert w.provider.creates() == []
