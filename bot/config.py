@@ -84,7 +84,8 @@ DEFAULTS: dict[str, str] = {
     "VTRIX_IMAGINE_MODEL": "midjourney_imagine",
     "DATABASE_URL": "sqlite:///data/bot.sqlite3",
     "CALLBACK_PUBLIC_URL": "",
-    "HTTP_HOST": "0.0.0.0",
+    # Loopback unless told otherwise: the port belongs behind a reverse proxy (the image sets 0.0.0.0).
+    "HTTP_HOST": "127.0.0.1",
     "HTTP_PORT": "8080",
     "CALLBACK_SECRET": "",
     "POLL_FIRST_S": "5",
