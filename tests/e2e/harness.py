@@ -139,6 +139,8 @@ def bot_env(
         "POLL_MAX_S": "0.5",
         "TASK_TIMEOUT_S": "60",
         "LOG_LEVEL": "INFO",
+        # The fakes serve result images on loopback, which the bot refuses to fetch by default.
+        "DOWNLOAD_ALLOW_PRIVATE": "true",
     }
     if isinstance(provider, FakeVtrix):
         env.update(MJ_PROVIDER="vtrix", VTRIX_API_KEY=provider.api_key, VTRIX_BASE_URL=provider.base_url)
