@@ -125,9 +125,10 @@ class GuardedProtocol(asyncio.Protocol):
         if not self._admitted:
             return
         if not self.head_seen:
-            # The blank line that ends the request head, even when it is split across reads.
+            # The blank line that ends the request head, even when it is split across reads (bare
+            # LF line ends too, which aiohttp's parser also accepts).
             seen = self._tail + data
-            if b"\r\n\r\n" in seen:
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:
                 self.head_seen = True
                 if self._deadline is not None:
                     self._deadline.cancel()
