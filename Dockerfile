@@ -4,10 +4,14 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# Dependencies first, exactly as locked: pip refuses any file whose hash is not in the lock.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock
+# Then the bot itself, without letting pip resolve (and fetch) anything the lock did not pin.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 # Runtime stage: the venv only, a non-root user, the store on a volume.
 FROM python:3.11-slim

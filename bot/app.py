@@ -20,6 +20,7 @@ from .callbacks import CallbackTokens
 from .config import Settings
 from .discord_app import Deliverer, MJBot, Services, point_discord_at
 from .metrics import Metrics
+from .netguard import address_check, download_session
 from .providers import make_provider
 from .store import open_store
 from .tasks import Admission, Engine, MemberSettings, Outbox, Quota, TaskService
@@ -51,7 +52,9 @@ async def run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     web: WebServer | None = None
     try:
-        async with aiohttp.ClientSession(headers={"User-Agent": "mjbot/0.1"}) as session:
+        # Result downloads get their own session: its resolver refuses internal addresses.
+        downloads = download_session(address_check(settings.download_allow_private))
+        async with aiohttp.ClientSession(headers={"User-Agent": "mjbot/0.1"}) as session, downloads:
             provider = make_provider(settings, session, metrics.observe_request)
             tokens = (
                 CallbackTokens(settings.callback_secret.get(), settings.callback_public_url, provider.name)
@@ -62,7 +65,7 @@ async def run(settings: Settings) -> int:
             await members.load()
 
             def wire(bot: MJBot) -> Services:
-                deliverer = Deliverer(bot, session, settings, provider.capabilities, bot.tracker, store)
+                deliverer = Deliverer(bot, downloads, settings, provider.capabilities, bot.tracker, store)
                 engine = Engine(
                     store,
                     provider,

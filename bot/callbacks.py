@@ -26,7 +26,9 @@ class CallbackTokens:
     def task_id(self, provider: str, token: str) -> str | None:
         """The task id a token is for, or None when the token (or provider) is not ours."""
         task_id, _, digest = token.partition(".")
-        if provider != self._provider or not task_id or not digest:
+        # Tokens we hand out are ASCII; anything else (the URL can hold any text) is not ours.
+        if provider != self._provider or not task_id or not digest or not token.isascii():
             return None
         expected = self.token(task_id).partition(".")[2]
-        return task_id if hmac.compare_digest(expected, digest) else None
+        # Bytes, not str: compare_digest raises TypeError on a non-ASCII str.
+        return task_id if hmac.compare_digest(expected.encode(), digest.encode()) else None

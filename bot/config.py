@@ -84,7 +84,8 @@ DEFAULTS: dict[str, str] = {
     "VTRIX_IMAGINE_MODEL": "midjourney_imagine",
     "DATABASE_URL": "sqlite:///data/bot.sqlite3",
     "CALLBACK_PUBLIC_URL": "",
-    "HTTP_HOST": "0.0.0.0",
+    # Loopback unless told otherwise: the port belongs behind a reverse proxy (the image sets 0.0.0.0).
+    "HTTP_HOST": "127.0.0.1",
     "HTTP_PORT": "8080",
     "CALLBACK_SECRET": "",
     "POLL_FIRST_S": "5",
@@ -100,6 +101,7 @@ DEFAULTS: dict[str, str] = {
     "PROVIDER_TIMEOUT_S": "30",
     "DOWNLOAD_MAX_BYTES": str(25 * 1024 * 1024),
     "UPLOAD_LIMIT_BYTES": str(10 * 1024 * 1024),
+    "DOWNLOAD_ALLOW_PRIVATE": "false",
     "HEALTH_MAX_LAG_S": "60",
     "GUILD_DAILY_SPEND_USD": "",
     "USER_DAILY_REQUESTS": "",
@@ -139,6 +141,7 @@ class Settings:
     provider_timeout_s: float
     download_max_bytes: int
     upload_limit_bytes: int
+    download_allow_private: bool
     health_max_lag_s: float
     guild_daily_spend_usd: Decimal | None
     user_daily_requests: int | None
@@ -208,6 +211,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         provider_timeout_s=read.number("PROVIDER_TIMEOUT_S", minimum=0.1),
         download_max_bytes=read.integer("DOWNLOAD_MAX_BYTES", minimum=1024),
         upload_limit_bytes=read.integer("UPLOAD_LIMIT_BYTES", minimum=1024),
+        download_allow_private=read.choice("DOWNLOAD_ALLOW_PRIVATE", ("true", "false")) == "true",
         health_max_lag_s=read.number("HEALTH_MAX_LAG_S", minimum=1.0),
         guild_daily_spend_usd=read.money("GUILD_DAILY_SPEND_USD"),
         user_daily_requests=read.optional_integer("USER_DAILY_REQUESTS", minimum=1),

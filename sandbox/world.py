@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import sys
@@ -34,11 +35,25 @@ class BotProcess:
     env: dict[str, str]
     log_path: Path
     process: asyncio.subprocess.Process | None = None
+    max_open_files: int | None = None  # RLIMIT_NOFILE for the bot, as on a default Linux host
 
     async def start(self) -> None:
+        limit = self.max_open_files
+
+        def limit_files() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self.log_path.parent, env=self.env, stdout=log, stderr=log
+                sys.executable,
+                "-m",
+                "bot",
+                cwd=self.log_path.parent,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                preexec_fn=limit_files if limit is not None else None,
             )
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
@@ -125,6 +140,8 @@ def bot_env(
         "POLL_MAX_S": "0.5",
         "TASK_TIMEOUT_S": "60",
         "LOG_LEVEL": "INFO",
+        # The fakes serve result images on loopback, which the bot refuses to fetch by default.
+        "DOWNLOAD_ALLOW_PRIVATE": "true",
     }
     if isinstance(provider, FakeVtrix):
         env.update(MJ_PROVIDER="vtrix", VTRIX_API_KEY=provider.api_key, VTRIX_BASE_URL=provider.base_url)
@@ -136,7 +153,12 @@ def bot_env(
 
 @contextlib.asynccontextmanager
 async def world(
-    tmp_path: Path, provider: str = "midapi", *, duration_s: float = 0.6, **env: str
+    tmp_path: Path,
+    provider: str = "midapi",
+    *,
+    duration_s: float = 0.6,
+    max_open_files: int | None = None,
+    **env: str,
 ) -> AsyncIterator[World]:
     discord = await FakeDiscord().start()
     fake: FakeProviderServer
@@ -150,7 +172,11 @@ async def world(
     channel = discord.add_channel(guild, "art")
     http_port = free_port()
     env = {key: value.replace("{guild}", guild.id) for key, value in env.items()}
-    bot = BotProcess(bot_env(discord, fake, tmp_path, http_port, **env), tmp_path / "bot.log")
+    bot = BotProcess(
+        bot_env(discord, fake, tmp_path, http_port, **env),
+        tmp_path / "bot.log",
+        max_open_files=max_open_files,
+    )
     w = World(discord, fake, guild, channel, alice, bob, admin, bot, http_port, tmp_path)
     await bot.start()
     try:

@@ -35,7 +35,8 @@ def test_defaults() -> None:
     assert s.vtrix_status_path == "/v1/tasks/{task_id}" and s.vtrix_imagine_model == "midjourney_imagine"
     assert s.database.path == "data/bot.sqlite3"
     assert s.callback_public_url is None and not s.callbacks_enabled
-    assert (s.http_host, s.http_port) == ("0.0.0.0", 8080)
+    assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
+    assert s.download_allow_private is False
     assert (s.poll_first_s, s.poll_max_s, s.task_timeout_s) == (5, 30, 900)
     assert s.max_active_per_user == 3 and s.command_sync == "global" and s.dev_guild_ids == ()
     assert (s.log_level, s.log_format) == ("INFO", "text")
@@ -58,8 +59,9 @@ def test_every_variable_is_read() -> None:
             "DATABASE_URL": "sqlite:////tmp/x/bot.db",
             "CALLBACK_PUBLIC_URL": "https://bot.example.org/",
             "CALLBACK_SECRET": "0123456789abcdef0123",
-            "HTTP_HOST": "127.0.0.1",
+            "HTTP_HOST": "0.0.0.0",
             "HTTP_PORT": "8099",
+            "DOWNLOAD_ALLOW_PRIVATE": "TRUE",
             "POLL_FIRST_S": "0.5",
             "POLL_MAX_S": "2",
             "TASK_TIMEOUT_S": "60",
@@ -77,7 +79,7 @@ def test_every_variable_is_read() -> None:
     assert s.vtrix_imagine_model == "" and s.midapi_image_index_base == 1
     assert s.database.path == "/tmp/x/bot.db"
     assert s.callback_public_url == "https://bot.example.org" and s.callbacks_enabled
-    assert (s.http_host, s.http_port) == ("127.0.0.1", 8099)
+    assert (s.http_host, s.http_port) == ("0.0.0.0", 8099) and s.download_allow_private
     assert (s.poll_first_s, s.poll_max_s, s.task_timeout_s) == (0.5, 2, 60)
     assert s.max_active_per_user == 5 and s.command_sync == "guild" and s.dev_guild_ids == (1, 2)
     assert (s.log_level, s.log_format) == ("DEBUG", "json")
@@ -107,6 +109,7 @@ def test_memory_database() -> None:
         ({"CALLBACK_PUBLIC_URL": "https://bot.example"}, "CALLBACK_SECRET", "required"),
         ({"CALLBACK_PUBLIC_URL": "https://b.example", "CALLBACK_SECRET": "short"}, "CALLBACK_SECRET", "16"),
         ({"HTTP_PORT": "http"}, "HTTP_PORT", "whole number"),
+        ({"DOWNLOAD_ALLOW_PRIVATE": "yes"}, "DOWNLOAD_ALLOW_PRIVATE", "true, false"),
         ({"HTTP_PORT": "70000"}, "HTTP_PORT", "at most 65535"),
         ({"POLL_FIRST_S": "soon"}, "POLL_FIRST_S", "number"),
         ({"POLL_FIRST_S": "0"}, "POLL_FIRST_S", "at least"),

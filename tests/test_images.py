@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import struct
+import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+import PIL.Image
 import pytest
 from aiohttp import web
 from PIL import Image as PILImage
 
-from bot.images import DownloadError, Image, download, fit, sniff
+import bot.images
+from bot.images import MAX_DOWNLOADS, DownloadError, Image, download, download_all, fit, sniff
+from bot.netguard import allow_any
 from sandbox.images import png
 from sandbox.provider import bound_port
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -47,7 +56,7 @@ async def files() -> AsyncIterator[str]:
 
 
 async def test_good_image(session: aiohttp.ClientSession, files: str) -> None:
-    image = await download(session, files + "/good.png", max_bytes=1_000_000)
+    image = await download(session, files + "/good.png", max_bytes=1_000_000, check=allow_any)
     assert image.extension == "png" and image.data.startswith(b"\x89PNG")
 
 
@@ -64,18 +73,18 @@ async def test_bad_results_are_download_errors(
     session: aiohttp.ClientSession, files: str, path: str, words: str
 ) -> None:
     with pytest.raises(DownloadError, match=words):
-        await download(session, files + path, max_bytes=1_000_000)
+        await download(session, files + path, max_bytes=1_000_000, check=allow_any)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://x/y.png", "javascript:alert(1)"])
 async def test_only_http_links(session: aiohttp.ClientSession, url: str) -> None:
     with pytest.raises(DownloadError, match="not an http"):
-        await download(session, url, max_bytes=1000)
+        await download(session, url, max_bytes=1000, check=allow_any)
 
 
 async def test_dead_host(session: aiohttp.ClientSession) -> None:
     with pytest.raises(DownloadError):
-        await download(session, "http://127.0.0.1:9/x.png", max_bytes=1000)
+        await download(session, "http://127.0.0.1:9/x.png", max_bytes=1000, check=allow_any)
 
 
 def test_sniff() -> None:
@@ -92,3 +101,115 @@ async def test_fit_downscales_until_under_the_limit() -> None:
     fitted = await fit(images, total // 4)
     assert sum(len(i.data) for i in fitted) <= total // 4 and all(i.extension == "jpg" for i in fitted)
     assert await fit(images, total) == images
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def declared_png(width: int, height: int, rows: bytes) -> bytes:
+    """A PNG whose header declares `width`×`height` RGB pixels, whatever its data really holds."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows, 9))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def test_pillow_pixel_bound_is_set() -> None:
+    assert PIL.Image.MAX_IMAGE_PIXELS == bot.images.MAX_PIXELS == 50_000_000
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [13000, 7500])
+@pytest.mark.parametrize("limit", [1_000, 100_000_000])
+async def test_a_png_declaring_13000_by_13000_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch, limit: int, side: int
+) -> None:
+    bomb = declared_png(side, side, bytes(3 * side + 1) * 4)  # a few KB of zlib
+    assert len(bomb) < 50_000
+    decoded: list[float] = []
+
+    def shrink_all(images: list[Image], scale: float) -> list[Image]:
+        decoded.append(scale)
+        return images
+
+    monkeypatch.setattr(bot.images, "_shrink_all", shrink_all)
+    with pytest.raises(DownloadError, match="pixels"):
+        await fit([Image(bomb, "png")], limit)
+    assert decoded == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        declared_png(64, 64, b"not zlib rows at all"),  # a valid header over garbage pixels
+        declared_png(64, 64, bytes(10)),  # truncated pixel data
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,  # magic bytes, then nothing usable
+    ],
+    ids=["garbage-pixels", "truncated", "header-only"],
+)
+async def test_a_broken_image_is_a_download_error(data: bytes) -> None:
+    with pytest.raises(DownloadError):
+        await fit([Image(data, "png")], 10)
+
+
+class BlockingFiles:
+    """A stand-in session whose every GET waits for the test; it records how many run at once."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.peak = 0
+        self.release = asyncio.Event()
+
+    def get(self, url: str, **_: Any) -> Any:
+        return self._request()
+
+    @contextlib.asynccontextmanager
+    async def _request(self) -> AsyncIterator[Any]:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await self.release.wait()
+            yield _Response(png("x"))
+        finally:
+            self.active -= 1
+
+
+class _Content:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        yield self._data
+
+
+class _Response:
+    def __init__(self, data: bytes) -> None:
+        self.status = 200
+        self.headers = {"Content-Type": "image/png"}
+        self.content_length = len(data)
+        self.content = _Content(data)
+
+
+async def test_downloads_are_bounded_process_wide() -> None:
+    files = BlockingFiles()
+    urls = [f"http://cdn.example.org/{n}.png" for n in range(6)]
+    # Several deliveries at once, each with its own grid: the bound is across all of them.
+    grids = [
+        asyncio.create_task(download_all(files, urls, max_bytes=1_000_000, check=allow_any))  # type: ignore[arg-type]
+        for _ in range(4)
+    ]
+
+    async def busy() -> bool:
+        return files.active >= MAX_DOWNLOADS
+
+    await eventually(busy)
+    for _ in range(50):
+        await asyncio.sleep(0)  # every other download has had its turn to start
+    assert files.active == MAX_DOWNLOADS == 8
+    files.release.set()
+    results = await asyncio.gather(*grids)
+    assert [len(images) for images in results] == [6] * 4 and files.peak == MAX_DOWNLOADS

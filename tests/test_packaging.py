@@ -6,6 +6,9 @@ import re
 import tomllib
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -92,3 +95,39 @@ def test_the_image_leaves_the_sandbox_out() -> None:
 def test_readme_first_screen_has_the_two_commands() -> None:
     first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:25])
     assert "make run" in first_screen and "make test" in first_screen
+
+
+def _lock() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as {normalised name: (version, hashes)}."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)", line)
+        if pin:
+            current = canonicalize_name(pin.group(1))
+            pins[current] = (pin.group(2), [])
+        elif current and (digest := re.search(r"--hash=sha256:([0-9a-f]{64})", line)):
+            pins[current][1].append(digest.group(1))
+    return pins
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = _lock()
+    for dependency in project["project"]["dependencies"]:
+        wanted = Requirement(dependency)
+        name = canonicalize_name(wanted.name)
+        assert name in pins, f"{wanted.name} is not in requirements.lock (run make lock)"
+        version, hashes = pins[name]
+        assert wanted.specifier.contains(version), f"lock has {name}=={version}, pyproject wants {wanted}"
+        assert hashes, f"{name} has no hash in requirements.lock"
+    assert all(hashes for _version, hashes in pins.values())
+
+
+def test_the_image_installs_from_the_lock_only() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip install --require-hashes -r requirements.lock" in text
+    assert "pip install --no-deps ." in text
+    assert text.index("--require-hashes") < text.index("--no-deps")
+    assert "!requirements.lock" in (ROOT / ".dockerignore").read_text()
+    assert re.search(r"^lock:", (ROOT / "Makefile").read_text(), flags=re.M)

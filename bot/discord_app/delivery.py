@@ -2,7 +2,9 @@
 
 A failure here is raised so the outbox retries with backoff; only when the channel is gone (or the bot
 may not post there) does the result go to the member by DM, and only when that fails too is it
-`UndeliverableError`: the result then stays in the member's /tasks log.
+`UndeliverableError`: the result then stays in the member's /tasks log. Images that cannot be fetched
+or decoded, and a post Discord refuses as malformed (400/413), fall back to the provider's links, so no
+result is retried forever over its images.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .. import messages
 from ..config import Settings
 from ..errors import UndeliverableError
 from ..images import DownloadError, Image, download_all, fit
+from ..netguard import address_check
 from ..providers import Capabilities
 from ..store import Store, Task, TaskState
 from .interactions import NEEDED
@@ -25,6 +28,12 @@ from .progress import ProgressTracker
 from .views import result_view
 
 log = logging.getLogger(__name__)
+
+# A grid is four images; a provider answering with more (one sent eleven) would make Discord refuse
+# the post with a 400 on every retry.
+MAX_RESULT_IMAGES = 4
+# What Discord answers a body it will never take (bad form, too large): retrying it unchanged is futile.
+REFUSED_BODY = (400, 413)
 
 
 class Deliverer:
@@ -38,7 +47,8 @@ class Deliverer:
         store: Store,
     ) -> None:
         self.client = client
-        self.session = session
+        self.session = session  # for downloads: resolves through netguard (see app.run)
+        self.check = address_check(settings.download_allow_private)
         self.settings = settings
         self.capabilities = capabilities
         self.tracker = tracker
@@ -53,7 +63,7 @@ class Deliverer:
         note = None
         if channel is not None:
             try:
-                message = await channel.send(**self._build(payload))
+                message = await self._send(channel, task, payload)
             except discord.Forbidden as exc:
                 missing = self._missing(channel)
                 log.warning(
@@ -78,8 +88,7 @@ class Deliverer:
     async def show(self, task: Task, channel_id: int) -> discord.Message:
         """Post a finished grid again in another channel, with live buttons (/show)."""
         channel = self._channel(channel_id)
-        message: discord.Message = await channel.send(**self._build(await self._compose(task)))
-        return message
+        return await self._send(channel, task, await self._compose(task))
 
     async def _tell_failure(self, task: Task) -> int | None:
         """Failures are private: the member's reply if it was updated, else a DM, else a short note
@@ -108,6 +117,31 @@ class Deliverer:
             raise UndeliverableError(f"no reply, no DM, and the channel refused ({exc.status})") from exc
         return int(note.id)
 
+    async def _send(
+        self, target: Any, task: Task, payload: dict[str, Any], note: str | None = None
+    ) -> discord.Message:
+        """Send; if Discord refuses the body itself and it carried files, send once more as links."""
+        try:
+            message: discord.Message = await target.send(**self._build(payload, note))
+        except (discord.Forbidden, discord.NotFound):
+            raise
+        except discord.HTTPException as exc:
+            if exc.status not in REFUSED_BODY or not payload["images"]:
+                raise
+            log.warning(
+                "task %s: Discord refused the upload (HTTP %s: %s); posting links instead",
+                task.id,
+                exc.status,
+                exc.text,
+            )
+            payload.update(
+                images=[],
+                urls=list(task.result_urls[:MAX_RESULT_IMAGES]),
+                content=messages.result(task, parent_link=payload["parent_link"], linked=True),
+            )
+            message = await target.send(**self._build(payload, note))
+        return message
+
     async def _done(self, task: Task, message: discord.Message) -> None:
         if task.state == TaskState.SUCCEEDED:
             await self.tracker.update(task, final_text=messages.posted(task, message.jump_url))
@@ -127,10 +161,11 @@ class Deliverer:
 
     async def _compose(self, task: Task) -> dict[str, Any]:
         settings = self.settings
+        urls = list(task.result_urls[:MAX_RESULT_IMAGES])
         images: list[Image] = []
         try:
             images = await download_all(
-                self.session, list(task.result_urls), max_bytes=settings.download_max_bytes
+                self.session, urls, max_bytes=settings.download_max_bytes, check=self.check
             )
             images = await fit(images, settings.upload_limit_bytes)
         except DownloadError as exc:
@@ -143,15 +178,17 @@ class Deliverer:
         return {
             "content": content,
             "images": images,
-            "urls": [] if images else list(task.result_urls),
+            "urls": [] if images else urls,
             "view": view,
             "user": task.user_id,
+            "parent_link": parent_link,
         }
 
-    def _build(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _build(self, payload: dict[str, Any], note: str | None = None) -> dict[str, Any]:
         """Fresh `discord.File`s each attempt: a File is consumed by the send that uses it."""
+        content = payload["content"]
         kwargs: dict[str, Any] = {
-            "content": payload["content"],
+            "content": messages.shorten_block(f"{note}\n{content}") if note else content,
             # Only the requester may be pinged, whatever a prompt contains.
             "allowed_mentions": _only(payload["user"]),
         }
@@ -163,7 +200,8 @@ class Deliverer:
         if payload["urls"]:
             # Embeds sharing one url render as a gallery, like an uploaded mosaic.
             kwargs["embeds"] = [
-                discord.Embed(url=payload["urls"][0]).set_image(url=url) for url in payload["urls"][:4]
+                discord.Embed(url=payload["urls"][0]).set_image(url=url)
+                for url in payload["urls"][:MAX_RESULT_IMAGES]
             ]
         if payload["view"] is not None:
             kwargs["view"] = payload["view"]
@@ -172,10 +210,7 @@ class Deliverer:
     async def _dm(self, task: Task, payload: dict[str, Any], note: str | None) -> discord.Message:
         try:
             user = self.client.get_user(task.user_id) or await self.client.fetch_user(task.user_id)
-            kwargs = self._build(payload)
-            if note:
-                kwargs["content"] = messages.shorten_block(f"{note}\n{kwargs['content']}")
-            message: discord.Message = await user.send(**kwargs)
+            message = await self._send(user, task, payload, note)
         except (discord.Forbidden, discord.NotFound) as exc:
             raise UndeliverableError(f"channel unusable and DM refused ({exc.status})") from exc
         return message

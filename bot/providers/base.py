@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -17,6 +18,14 @@ log = logging.getLogger(__name__)
 # midapi documents no limit, so the same bound keeps a runaway prompt from reaching it).
 PROMPT_MAX_CHARS = 8192
 ProviderState = Literal["running", "succeeded", "failed"]
+# What a provider task id may look like. Ids go into URL paths and come back from the network, so
+# anything else (`../../v1/account`, `x?delete=1`) is refused before a request or treated as a
+# malformed answer, never passed on.
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def is_task_id(value: str) -> bool:
+    return _TASK_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from .base import (
     Capabilities,
     TaskStatus,
     VaryRequest,
+    is_task_id,
     parse_json_object,
     parse_progress,
     validate_callback,
@@ -125,7 +126,9 @@ class MidapiClient:
         payload = parse_json_object(body)
         data = payload.get("data") if payload else None
         task_id = data.get("taskId") if isinstance(data, dict) else None
-        return str(task_id) if isinstance(task_id, str | int) and str(task_id) else None
+        if isinstance(task_id, bool) or not isinstance(task_id, str | int):
+            return None
+        return str(task_id) if is_task_id(str(task_id)) else None
 
     async def _create(self, path: str, body: dict[str, Any], *, call: str) -> str:
         def parse(answer: Answer) -> str:
@@ -133,6 +136,8 @@ class MidapiClient:
             task_id = data.get("taskId") if isinstance(data, dict) else None
             if not isinstance(task_id, str) or not task_id:
                 raise MalformedResponse(f"{call} answer has no data.taskId", provider=NAME)
+            if not is_task_id(task_id):
+                raise MalformedResponse(f"{call} answer has a malformed data.taskId", provider=NAME)
             return task_id
 
         return await self._api.exchange("POST", path, parse, json_body=body, call=call)
@@ -179,9 +184,10 @@ def parse_record(task_id: str, data: dict[str, Any]) -> TaskStatus:
         params = parse_json_object(params.encode())
     if isinstance(params, dict) and isinstance(params.get("prompt"), str):
         prompt = params["prompt"]
-    common: dict[str, Any] = {
-        "task_id": str(data.get("taskId") or task_id),
-    }
+    reported = str(data.get("taskId") or task_id)
+    if not is_task_id(reported):
+        raise MalformedResponse("record-info has a malformed taskId", provider=NAME)
+    common: dict[str, Any] = {"task_id": reported}
     if flag == 1:
         if not urls:
             raise MalformedResponse("success without result URLs", provider=NAME)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -18,6 +19,7 @@ from .base import (
     Capabilities,
     TaskStatus,
     VaryRequest,
+    is_task_id,
     parse_json_object,
     parse_progress,
     validate_callback,
@@ -128,7 +130,8 @@ class VtrixClient:
         raise Unsupported("Upscaling is not available with this provider.")
 
     async def status(self, task_id: str) -> TaskStatus:
-        path = self._status_path.replace("{task_id}", task_id)
+        # Quoted whole: whatever the id holds, it stays one path segment of the status path.
+        path = self._status_path.replace("{task_id}", quote(task_id, safe=""))
         return await self._api.exchange(
             "GET", path, lambda answer: self._read_status(task_id, answer), call="status"
         )
@@ -145,7 +148,10 @@ class VtrixClient:
                 raise error_for(*error)
             raise MalformedResponse(f"status answer has no status: {str(body)[:120]}", provider=NAME)
         word = status_word.strip().lower()
-        common: dict[str, Any] = {"task_id": _task_id(body) or task_id}
+        reported = _task_id(body)
+        if reported is not None and not is_task_id(reported):
+            raise MalformedResponse("status answer has a malformed task id", provider=NAME)
+        common: dict[str, Any] = {"task_id": reported or task_id}
         if word in DONE:
             urls = _output_urls(record.get("output"))
             if not urls:
@@ -161,7 +167,8 @@ class VtrixClient:
 
     def callback_task_id(self, body: bytes) -> str | None:
         payload = parse_json_object(body)
-        return _task_id(payload) if payload else None
+        task_id = _task_id(payload) if payload else None
+        return task_id if task_id is not None and is_task_id(task_id) else None
 
     async def _submit(self, body: dict[str, Any], *, call: str) -> str:
         def parse(answer: Answer) -> str:
@@ -174,6 +181,10 @@ class VtrixClient:
             if not task_id:
                 raise MalformedResponse(
                     f"{call} answer has no task id: {str(answer.body)[:120]}", provider=NAME
+                )
+            if not is_task_id(task_id):
+                raise MalformedResponse(
+                    f"{call} answer has a malformed task id {task_id[:40]!r}", provider=NAME
                 )
             return task_id
 

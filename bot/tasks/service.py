@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .. import messages
 from ..errors import BotError
 from ..providers import Provider
+from ..providers.base import is_task_id
 from ..providers.errors import NotFound
 from ..store import UNFINISHED, Store, Strength, Task, TaskState, UserSettings
 from .admission import Admission, SubmitRequest, check_grid
@@ -115,7 +116,8 @@ class TaskService:
     async def _provider_parent(self, actor: Actor, reference: str) -> tuple[str, str | None]:
         """A task id the bot does not know: usable only if the provider knows it and it succeeded."""
         reference = reference.strip()
-        if not reference or len(reference) > 100 or any(ch.isspace() for ch in reference):
+        # The id goes into the provider's URL with the bot's API key: only plain ids go out at all.
+        if not is_task_id(reference):
             raise BotError(messages.not_a_task_id(reference))
         if self.engine.pause.active():
             # Inside a provider pause (429, maintenance) no request may go out, this look-up included.
