@@ -20,6 +20,7 @@ from ..providers import Provider
 from ..store import Store
 from ..tasks import Engine, MemberSettings, Quota, TaskService
 from .interactions import report_error, respond
+from .invite import invite_url
 from .progress import ProgressTracker
 from .views import DYNAMIC_ITEMS
 
@@ -132,6 +133,9 @@ class MJBot(commands.Bot):
         log.info(
             "connected to Discord as %s (%s) in %d guilds", user, user.id if user else "?", len(self.guilds)
         )
+        # Logged on every start so an operator who lost the link can add the bot to another server.
+        if self.application_id is not None:
+            log.info("add the bot to a server with %s", invite_url(self.application_id))
 
     async def close(self) -> None:
         self.accepting = False
