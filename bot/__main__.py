@@ -1,7 +1,8 @@
 """`python -m bot`: load config, run, and turn failures into exit codes.
 
 0 clean stop, 2 configuration error (one line naming the variable), 1 anything else.
-`python -m bot doctor` checks the configuration against the real services instead of running.
+`python -m bot doctor` checks the configuration against the real services instead of running;
+`python -m bot backup` writes a consistent copy of the SQLite store.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def main() -> int:
         from .doctor import main as doctor
 
         return doctor(sys.argv[2:])
+    if sys.argv[1:2] == ["backup"]:
+        from .backup import main as backup
+
+        return backup(sys.argv[2:])
     try:
         settings = load_settings(read_environment())
     except ConfigError as exc:
