@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,3 +96,30 @@ def test_the_image_leaves_the_sandbox_out() -> None:
 def test_readme_first_screen_has_the_two_commands() -> None:
     first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:25])
     assert "make run" in first_screen and "make test" in first_screen
+
+
+def dry_run(target: str, venv: Path) -> list[str]:
+    """The commands `make <target>` would run on a fresh clone (nothing is executed)."""
+    done = subprocess.run(
+        ["make", "--dry-run", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_install_and_run_install_the_runtime_only(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    for target in ("install", "run", "doctor"):
+        installs = [
+            line for line in dry_run(target, venv) if "pip install" in line and "--upgrade pip" not in line
+        ]
+        assert installs == [f"{venv}/bin/python -m pip install --quiet -e ."], (target, installs)
+    assert dry_run("run", venv)[-1] == f"{venv}/bin/python -m bot"
+    assert dry_run("doctor", venv)[-1] == f"{venv}/bin/python -m bot doctor"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_development_targets_install_the_dev_tools(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    for target in ("test", "check", "demo", "bench"):
+        assert f"{venv}/bin/python -m pip install --quiet -e '.[dev]'" in dry_run(target, venv), target
