@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bot.discord_app.invite import PERMISSIONS, invite_url
@@ -21,3 +22,8 @@ def test_invite_url_has_the_documented_form() -> None:
     )
     query = parse_qs(urlsplit(url).query)
     assert query["scope"] == ["bot applications.commands"]
+
+
+def test_the_readme_gives_the_link_the_bot_logs() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert invite_url(1234567890123).replace("1234567890123", "<application id>") in readme

@@ -123,3 +123,23 @@ def test_development_targets_install_the_dev_tools(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     for target in ("test", "check", "demo", "bench"):
         assert f"{venv}/bin/python -m pip install --quiet -e '.[dev]'" in dry_run(target, venv), target
+
+
+def test_owner_documents_stand_on_their_own() -> None:
+    """README, changelog and .env.example point only at things inside the repository."""
+    for name in ("README.md", "CHANGELOG.md", ".env.example"):
+        text = (ROOT / name).read_text()
+        assert "../" not in text and "SPEC" not in text and "docs/" not in text, name
+    license_text = (ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License") and "the mjbot authors" in license_text
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == {"text": "MIT"}
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_readme_deploys_with_make_install_and_backs_up_without_sqlite3() -> None:
+    readme = (ROOT / "README.md").read_text()
+    systemd = readme[readme.index("### systemd") : readme.index("### Data and backups")]
+    assert "make install" in systemd and "python -m bot doctor" in systemd
+    backups = readme[readme.index("### Data and backups") : readme.index("### Rotating keys")]
+    assert "docker exec mjbot python -m bot backup" in backups and "chown 10001:10001" in backups
+    assert '".backup' not in readme  # the sqlite3 tool's command: the image does not have it
