@@ -175,7 +175,7 @@ async def check_provider(settings: Settings, session: aiohttp.ClientSession) -> 
                 f"{base_var}: {base} does not look like the {name} API ({exc.detail}); "
                 f"check {base_var} and the provider's status"
             )
-    except ProviderUnavailable as exc:
+    except (ProviderUnavailable, RateLimited) as exc:
         key = failed(_unavailable(exc, name, key_var, base_var, base))
     except ProviderError as exc:
         key = failed(
@@ -188,7 +188,7 @@ async def check_provider(settings: Settings, session: aiohttp.ClientSession) -> 
     return [key, *routes]
 
 
-def _unavailable(exc: ProviderUnavailable, name: str, key_var: str, base_var: str, base: str) -> str:
+def _unavailable(exc: ProviderError, name: str, key_var: str, base_var: str, base: str) -> str:
     if isinstance(exc, RateLimited):
         return f"{key_var}: not checked: {name} is rate limiting this key (HTTP 429); try again in a minute"
     if isinstance(exc, OutcomeUnknown):

@@ -124,6 +124,22 @@ async def test_a_refused_provider_key_is_named(doctor: Doctor) -> None:
     assert doctor.provider.creates() == []
 
 
+@pytest.mark.parametrize("doctor", ["midapi"], indirect=True)
+async def test_a_busy_or_resting_provider_is_not_mistaken_for_a_bad_key(doctor: Doctor) -> None:
+    doctor.provider.inject("status", "429", retry_after=30)
+    code, lines, _ = await doctor.run()
+    assert code == 1
+    assert line(lines, "MIDAPI_API_KEY").startswith(
+        "FAIL  MIDAPI_API_KEY: not checked: midapi is rate limiting this key (HTTP 429)"
+    )
+    doctor.provider.inject("status", "maintenance")
+    code, lines, _ = await doctor.run()
+    assert code == 1
+    assert line(lines, "MIDAPI_API_KEY").startswith(
+        "FAIL  MIDAPI_API_KEY: not checked: midapi is unavailable right now (code 455"
+    )
+
+
 @pytest.mark.parametrize("doctor", ["vtrix"], indirect=True)
 async def test_a_wrong_vtrix_status_path_is_told_apart_from_an_unknown_task(doctor: Doctor) -> None:
     code, lines, _ = await doctor.run(VTRIX_STATUS_PATH="/v2/jobs/{task_id}")
