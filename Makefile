@@ -2,35 +2,49 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two stamps, one per install: `make install` (what the bot needs to run) and the dev tools on top
+# (ruff, mypy, pytest). Both install the project in editable mode, so neither undoes the other.
+RUNTIME := $(VENV)/.installed-runtime
+DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test check lint typecheck demo bench lock clean
+.PHONY: install run doctor test check lint typecheck demo bench lock clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-run: $(STAMP)  ## run the bot with settings from the environment and .env
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+install: $(RUNTIME)  ## the bot and its runtime dependencies only, in .venv (what a server needs)
+
+run: $(RUNTIME)  ## run the bot with settings from the environment and .env
 	$(BIN)/python -m bot
 
-test: $(STAMP)  ## the whole test suite: unit, provider contracts, end to end
+doctor: $(RUNTIME)  ## check the token, provider key, store and callback URL without creating a task
+	$(BIN)/python -m bot doctor
+
+test: $(DEV)  ## the whole test suite: unit, provider contracts, end to end
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
 check: lint typecheck test  ## ruff (lint + format), mypy, pytest
 
-demo: $(STAMP)  ## the whole product offline: loopback Discord + provider + the real bot
+demo: $(DEV)  ## the whole product offline: loopback Discord + provider + the real bot
 	$(BIN)/python -m sandbox
 
-bench: $(STAMP)  ## benchmarks against baselines; results in bench/results/
+bench: $(DEV)  ## benchmarks against baselines; results in bench/results/
 	$(BIN)/python -m bench
 
 # pip-tools runs from a throwaway venv: it is a tool for this target, not a dependency of the bot.

@@ -1,6 +1,8 @@
 """`python -m bot`: load config, run, and turn failures into exit codes.
 
 0 clean stop, 2 configuration error (one line naming the variable), 1 anything else.
+`python -m bot doctor` checks the configuration against the real services instead of running;
+`python -m bot backup` writes a consistent copy of the SQLite store.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ from .config import ConfigError, load_settings, read_environment
 
 
 def main() -> int:
+    # Operator tools: each a subcommand with its own module, loaded only when asked for.
+    if sys.argv[1:2] == ["doctor"]:
+        from .doctor import main as doctor
+
+        return doctor(sys.argv[2:])
+    if sys.argv[1:2] == ["backup"]:
+        from .backup import main as backup
+
+        return backup(sys.argv[2:])
     try:
         settings = load_settings(read_environment())
     except ConfigError as exc:

@@ -12,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .provider import JSON_BODY, FakeProviderServer, FakeTask, Fault, json_answer
+from .provider import JSON_BODY, FakeProviderServer, FakeTask, Fault, Handler, json_answer
 
 VARIATION = "midjourney_variation"
+NOT_FOUND_PAGE = "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>"
 
 
 class FakeVtrix(FakeProviderServer):
@@ -48,6 +49,19 @@ class FakeVtrix(FakeProviderServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.submit_path, self._submit)
         app.router.add_get(self.status_prefix + "{task_id}", self._status)
+        app.middlewares.append(self._unknown_route)
+
+    @web.middleware
+    async def _unknown_route(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A path Vtrix does not have answers as a web server or gateway would: a 404 page in HTML.
+
+        Only an existing route answers JSON (an unknown task is a JSON 404), so a client can tell a wrong
+        VTRIX_SUBMIT_PATH/VTRIX_STATUS_PATH from a task that is not there; `python -m bot doctor` does.
+        """
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return web.Response(status=404, text=NOT_FOUND_PAGE, content_type="text/html")
 
     def call_name(self, request: web.Request, body: Any) -> str:
         if request.method == "GET" and request.path.startswith(self.status_prefix):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -131,3 +134,52 @@ def test_the_image_installs_from_the_lock_only() -> None:
     assert text.index("--require-hashes") < text.index("--no-deps")
     assert "!requirements.lock" in (ROOT / ".dockerignore").read_text()
     assert re.search(r"^lock:", (ROOT / "Makefile").read_text(), flags=re.M)
+
+
+def dry_run(target: str, venv: Path) -> list[str]:
+    """The commands `make <target>` would run on a fresh clone (nothing is executed)."""
+    done = subprocess.run(
+        ["make", "--dry-run", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_install_and_run_install_the_runtime_only(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    for target in ("install", "run", "doctor"):
+        installs = [
+            line for line in dry_run(target, venv) if "pip install" in line and "--upgrade pip" not in line
+        ]
+        assert installs == [f"{venv}/bin/python -m pip install --quiet -e ."], (target, installs)
+    assert dry_run("run", venv)[-1] == f"{venv}/bin/python -m bot"
+    assert dry_run("doctor", venv)[-1] == f"{venv}/bin/python -m bot doctor"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_development_targets_install_the_dev_tools(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    for target in ("test", "check", "demo", "bench"):
+        assert f"{venv}/bin/python -m pip install --quiet -e '.[dev]'" in dry_run(target, venv), target
+
+
+def test_owner_documents_stand_on_their_own() -> None:
+    """README, changelog and .env.example point only at things inside the repository."""
+    for name in ("README.md", "CHANGELOG.md", ".env.example"):
+        text = (ROOT / name).read_text()
+        assert "../" not in text and "SPEC" not in text, name
+        for linked in re.findall(r"docs/[\w./-]+", text):
+            assert (ROOT / linked).exists(), f"{name} points at {linked}, which does not exist"
+    license_text = (ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License") and "the mjbot authors" in license_text
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == {"text": "MIT"}
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_readme_deploys_with_make_install_and_backs_up_without_sqlite3() -> None:
+    readme = (ROOT / "README.md").read_text()
+    systemd = readme[readme.index("### systemd") : readme.index("### Data and backups")]
+    assert "make install" in systemd and "python -m bot doctor" in systemd
+    backups = readme[readme.index("### Data and backups") : readme.index("### Rotating keys")]
+    assert "docker exec mjbot python -m bot backup" in backups and "chown 10001:10001" in backups
+    assert '".backup' not in readme  # the sqlite3 tool's command: the image does not have it

@@ -21,6 +21,7 @@ from ..store import Store
 from ..tasks import Engine, MemberSettings, Quota, TaskService
 from .delivery import Deliverer
 from .interactions import report_error, respond
+from .invite import invite_url
 from .progress import ProgressTracker
 from .views import DYNAMIC_ITEMS
 
@@ -134,6 +135,9 @@ class MJBot(commands.Bot):
         log.info(
             "connected to Discord as %s (%s) in %d guilds", user, user.id if user else "?", len(self.guilds)
         )
+        # Logged on every start so an operator who lost the link can add the bot to another server.
+        if self.application_id is not None:
+            log.info("add the bot to a server with %s", invite_url(self.application_id))
 
     async def close(self) -> None:
         self.accepting = False
