@@ -1,6 +1,7 @@
 """`python -m bot`: load config, run, and turn failures into exit codes.
 
-0 clean stop, 2 configuration error (one line naming the variable), 1 anything else.
+0 clean stop, 2 configuration error (one line naming the variable; a store that cannot be opened is
+one too: DATABASE_URL points at it), 1 anything else.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def main() -> int:
         return 2
 
     from .app import StartupError, run
-    from .logs import setup_logging
+    from .logs import RedactSecrets, setup_logging
     from .store import StoreError
 
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
@@ -28,8 +29,11 @@ def main() -> int:
     try:
         return asyncio.run(run(settings))
     except StoreError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
+        # Like any configuration error: one plain line, scrubbed as a log line would be, as a driver's
+        # message could in principle quote the PostgreSQL password.
+        line = RedactSecrets(settings.secrets()).scrub(str(exc))
+        print(f"configuration error: DATABASE_URL: {line}", file=sys.stderr)
+        return 2
     except StartupError as exc:
         log.error("cannot start: %s", exc)
         return 2 if str(exc).split(":", 1)[0].isupper() else 1

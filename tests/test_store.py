@@ -102,7 +102,7 @@ async def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_read_only_message_names_the_fix() -> None:
-    from bot.store.sqlite import _explain
+    from bot.store.sqlite_file import explain as _explain
 
     text = _explain("/data/bot.sqlite3", sqlite3.OperationalError("attempt to write a readonly database"))
     assert "read-only" in text and "write access" in text
