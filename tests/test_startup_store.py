@@ -52,6 +52,11 @@ def test_sqlite_schema_newer_than_the_bot(tmp_path: Path) -> None:
     assert "newer than this bot" in line
 
 
+def test_unreachable_postgres(tmp_path: Path) -> None:
+    line = one_line(start_bot(tmp_path, "postgresql://postgres:pw-not-shown@127.0.0.1:1/x"))
+    assert "cannot reach PostgreSQL at 127.0.0.1:1/x" in line and "pw-not-shown" not in line
+
+
 async def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     first = await SqliteStore.open(DatabaseLocation(f"sqlite:///{path}", str(path)))
