@@ -2,6 +2,8 @@
 
 0 clean stop, 2 configuration error (one line naming the variable; a store that cannot be opened is
 one too: DATABASE_URL points at it), 1 anything else.
+
+`python -m bot copy-store --from sqlite:///… --to postgresql://…` moves a SQLite store to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import sys
 from .config import ConfigError, load_settings, read_environment
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["copy-store"]:
+        from .store.copy import main as copy_store
+
+        return copy_store(argv[1:])
     try:
         settings = load_settings(read_environment())
     except ConfigError as exc:
