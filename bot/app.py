@@ -101,7 +101,7 @@ async def run(settings: Settings) -> int:
             log.info(
                 "starting: provider %s, store %s, callbacks %s",
                 provider.name,
-                settings.database.path,
+                settings.database.shown,
                 "on" if tokens else "off (polling only)",
             )
             return await _run_bot(bot, engine, settings, stop)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -56,14 +56,36 @@ class Secret:
 
 @dataclass(frozen=True)
 class DatabaseLocation:
-    """Where the SQLite store lives; `path` is `:memory:` for an in-memory store."""
+    """Where the store lives: a SQLite file (`path`) or a PostgreSQL database (`url`).
+
+    `url` may hold a password, so `repr` and `shown` mask it: print `shown`, never `url`.
+    """
 
     url: str
-    path: str
+    path: str  # the SQLite file; empty for PostgreSQL
+    kind: Literal["sqlite", "postgres"] = "sqlite"
 
     @property
     def in_memory(self) -> bool:
-        return self.path == ":memory:"
+        return self.kind == "sqlite" and self.path == ":memory:"
+
+    @property
+    def password(self) -> str | None:
+        return urlsplit(self.url).password if self.kind == "postgres" else None
+
+    @property
+    def shown(self) -> str:
+        """The URL with its password replaced by `********`, for logs and messages."""
+        password = self.password
+        if not password:
+            return self.url
+        parts = urlsplit(self.url)
+        user, _, host = parts.netloc.rpartition("@")
+        name = user.split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{name}:********@{host}"))
+
+    def __repr__(self) -> str:
+        return f"DatabaseLocation({self.shown!r}, kind={self.kind!r})"
 
 
 # Every setting's default, written as an operator would write it in `.env`: `load_settings` parses a
@@ -154,7 +176,9 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can scrub them wherever they appear."""
         values = [self.discord_token, self.midapi_api_key, self.vtrix_api_key, self.callback_secret]
-        return [secret.get() for secret in values if secret]
+        found = [secret.get() for secret in values if secret]
+        # The PostgreSQL password sits inside DATABASE_URL; an asyncpg error could still echo it.
+        return found + ([self.database.password] if self.database.password else [])
 
 
 def read_environment(env_file: str | Path | None = ".env") -> dict[str, str]:
@@ -193,7 +217,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         vtrix_submit_path=read.path("VTRIX_SUBMIT_PATH"),
         vtrix_status_path=read.path("VTRIX_STATUS_PATH", placeholder="{task_id}"),
         vtrix_imagine_model=read.text("VTRIX_IMAGINE_MODEL"),
-        database=_database(read.text("DATABASE_URL")),
+        database=database_location(read.text("DATABASE_URL")),
         callback_public_url=callback_public_url.rstrip("/") if callback_public_url else None,
         http_host=read.text("HTTP_HOST") or DEFAULTS["HTTP_HOST"],
         http_port=read.integer("HTTP_PORT", minimum=0, maximum=65535),
@@ -222,19 +246,47 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return settings
 
 
-def _database(url: str) -> DatabaseLocation:
+def database_location(url: str) -> DatabaseLocation:
+    """Parse DATABASE_URL; an error names the scheme or the part at fault, never the whole URL (it may
+    hold a password)."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else url
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(url)
     prefix = "sqlite:///"
     if not url.startswith(prefix):
-        scheme = url.split(":", 1)[0] if ":" in url else url
         raise ConfigError(
             "DATABASE_URL",
             f"unsupported store {scheme!r}; use sqlite:///relative/path, sqlite:////absolute/path "
-            "or sqlite:///:memory: (PostgreSQL is not supported yet)",
+            "or postgresql://user:password@host:5432/database",
         )
     path = url[len(prefix) :]
     if not path:
         raise ConfigError("DATABASE_URL", "has no file path after sqlite:///")
+    if path == ":memory:":
+        # A task store in memory forgets every task, charge and settings change on restart.
+        raise ConfigError(
+            "DATABASE_URL",
+            "sqlite:///:memory: would lose every task on restart; use a file such as "
+            "sqlite:///data/bot.sqlite3",
+        )
     return DatabaseLocation(url, path)
+
+
+def _postgres(url: str) -> DatabaseLocation:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ConfigError(
+            "DATABASE_URL", "has a port that is not a number (postgresql://host:5432/db)"
+        ) from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ConfigError("DATABASE_URL", "names no PostgreSQL host (postgresql://user@host:5432/database)")
+    if not parts.path.strip("/"):
+        raise ConfigError(
+            "DATABASE_URL", "names no database after the host (postgresql://host:5432/database)"
+        )
+    return DatabaseLocation(url, "", "postgres")
 
 
 class _Reader:

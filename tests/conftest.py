@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
+from bot.store import Store
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
+from tests import backends
 
 
 @pytest.fixture
@@ -37,3 +40,35 @@ def midapi(session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> MidapiCli
 @pytest.fixture
 def vtrix(session: aiohttp.ClientSession, fake_vtrix: FakeVtrix) -> VtrixClient:
     return VtrixClient(session, api_key="test-key", base_url=fake_vtrix.base_url, timeout_s=2)
+
+
+# --- the store backends (see tests/backends.py) ----------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session's own, dropped at the end."""
+    server = backends.require_server()
+    url = backends.create_database(server)
+    yield url
+    backends.drop_database(server, url)
+
+
+@pytest.fixture
+def pg_backend(pg_database: str) -> backends.Backend:
+    """The session's PostgreSQL database, emptied: each test starts from an unmigrated database."""
+    backends.empty_database(pg_database)
+    return backends.postgres_backend(pg_database)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> backends.Backend:
+    """Each store test runs once per backend."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_backend")  # type: ignore[no-any-return]
+    return backends.sqlite_backend(tmp_path)
+
+
+@pytest.fixture
+async def store(backend: backends.Backend) -> AsyncIterator[Store]:
+    opened = await backend.open()
+    yield opened
+    await opened.close()

@@ -11,6 +11,10 @@ from bot.config import Settings, load_settings
 
 
 def make_settings(**env: str) -> Settings:
+    """Test settings; `DATABASE_URL` is required (a file under the test's tmp_path): the store must
+    persist, so there is no in-memory default."""
+    if "DATABASE_URL" not in env:
+        raise TypeError("make_settings needs DATABASE_URL=sqlite:///<a file under tmp_path>")
     base = {
         "DISCORD_TOKEN": "discord-test-token",
         "MIDAPI_API_KEY": "test-key",
@@ -18,7 +22,6 @@ def make_settings(**env: str) -> Settings:
         "POLL_FIRST_S": "0.05",
         "POLL_MAX_S": "0.2",
         "TASK_TIMEOUT_S": "30",
-        "DATABASE_URL": "sqlite:///:memory:",
     }
     base.update(env)
     return load_settings(base)

@@ -1,30 +1,21 @@
-"""The store on real SQLite files: migrations, queries, and clear start-up errors."""
+"""The store's queries, admission and member queue, on every backend: each test runs once on a SQLite
+file and once on PostgreSQL (the `store` fixture in conftest), and both must give the same records."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from bot.config import DatabaseLocation
-from bot.store import NewTask, Store, StoreError, TaskState
-from bot.store.migrations import LATEST, MIGRATIONS
-from bot.store.sqlite import SqliteStore
+from bot.store import AdmitRules, NewTask, Refused, Store, TaskState
 
 
-def location(path: Path) -> DatabaseLocation:
-    return DatabaseLocation(f"sqlite:///{path}", str(path))
-
-
-def new(user: int = 1, key: str = "k", guild_id: int = 10, **fields: object) -> NewTask:
+def new(user: int = 1, key: str = "k", guild: int | None = 10, **fields: object) -> NewTask:
     return NewTask(
         provider="midapi",
         kind="imagine",
         user_id=user,
-        guild_id=guild_id,
+        guild_id=guild,
         channel_id=20,
         request_key=key,
         prompt="p",
@@ -32,111 +23,53 @@ def new(user: int = 1, key: str = "k", guild_id: int = 10, **fields: object) -> 
     )
 
 
-async def test_fresh_file_migrates_to_latest_with_wal(tmp_path: Path) -> None:
-    store = await SqliteStore.open(location(tmp_path / "sub" / "bot.sqlite3"))
-    try:
-        assert await store.schema_version() == LATEST
-    finally:
-        await store.close()
-    with sqlite3.connect(tmp_path / "sub" / "bot.sqlite3") as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST
-
-
-@pytest.mark.parametrize("start", range(LATEST))
-async def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None:
-    path = tmp_path / "old.sqlite3"
-    with sqlite3.connect(path) as raw:
-        for number in range(1, start + 1):
-            raw.executescript(MIGRATIONS[number - 1])
-            raw.execute(f"PRAGMA user_version = {number}")
-        if start >= 1:
-            raw.execute(
-                "INSERT INTO tasks (id, provider, kind, request_key, user_id, state, created_at) "
-                "VALUES ('old111', 'midapi', 'imagine', 'k', 5, 'succeeded', 1.0)"
-            )
-    store = await SqliteStore.open(location(path))
-    try:
-        assert await store.schema_version() == LATEST
-        if start >= 1:
-            task = await store.get("old111")
-            assert task is not None and task.user_id == 5
-        assert (await store.guild_controls(1)).paused is False
-    finally:
-        await store.close()
-
-
-async def test_failed_migration_rolls_back_and_keeps_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from bot.store import sqlite as repository
-
-    monkeypatch.setattr(repository, "MIGRATIONS", [*MIGRATIONS, "CREATE TABLE ok (x); CREATE TABLE broken ("])
-    monkeypatch.setattr(repository, "LATEST", LATEST + 1)
-    with pytest.raises(StoreError):
-        await SqliteStore.open(location(tmp_path / "x.sqlite3"))
-    with sqlite3.connect(tmp_path / "x.sqlite3") as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST
-        assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'ok'").fetchone() is None
-
-
-async def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    path.write_bytes(b"this is not sqlite" * 200)
-    with pytest.raises(StoreError, match="corrupt or not a SQLite file"):
-        await SqliteStore.open(location(path))
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-async def test_read_only_file_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    store = await SqliteStore.open(location(path))
-    await store.close()
-    path.chmod(0o444)
-    tmp_path.chmod(0o555)
-    try:
-        with pytest.raises(StoreError, match="read-only"):
-            await SqliteStore.open(location(path))
-    finally:
-        tmp_path.chmod(0o755)
-
-
-def test_read_only_message_names_the_fix() -> None:
-    from bot.store.sqlite import _explain
-
-    text = _explain("/data/bot.sqlite3", sqlite3.OperationalError("attempt to write a readonly database"))
-    assert "read-only" in text and "write access" in text
-
-
-async def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(StoreError, match="data directory"):
-        await SqliteStore.open(location(blocker / "sub" / "bot.sqlite3"))
-
-
-async def test_memory_store() -> None:
-    store = await SqliteStore.open(DatabaseLocation("sqlite:///:memory:", ":memory:"))
-    assert await store.schema_version() == LATEST
-    await store.close()
-
-
-@pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    opened = await SqliteStore.open(location(tmp_path / "bot.sqlite3"))
-    yield opened
-    await opened.close()
+def rules(**changes: object) -> AdmitRules:
+    values: dict[str, object] = {
+        "max_active": 2,
+        "max_queued": 1,
+        "day_start": 0.0,
+        "daily_requests": None,
+        "spend_cap": None,
+        "reserve": Decimal("0.05"),
+    }
+    values.update(changes)
+    return AdmitRules(**values)  # type: ignore[arg-type]
 
 
 async def test_insert_and_lookups(store: Store) -> None:
     task = await store.insert_task(new())
     assert len(task.id) == 6 and task.state == "queued" and task.result_urls == ()
+    assert task.claimed_by is None and task.lease_until is None
     await store.update(task.id, provider_task_id="P-1", result_urls=("a", "b"), cost=Decimal("0.04"))
     found = await store.find("P-1", "midapi")
     assert found is not None and found.id == task.id and found.result_urls == ("a", "b")
     assert found.cost == Decimal("0.04")
     assert (await store.find(task.id.upper(), "midapi")) is not None
     assert await store.find("P-1", "vtrix") is None
+
+
+async def test_update_round_trips_every_kind_of_value(store: Store) -> None:
+    task = await store.insert_task(new(user=2**62, guild=2**61), now=1700000000.123456)
+    updated = await store.update(
+        task.id,
+        state=TaskState.SUCCEEDED,
+        create_uncertain=True,
+        cost=Decimal("0.125"),
+        result_message_id=2**60,
+        finished_at=1700000001.5,
+        error_message="ünïcode ✓",
+    )
+    again = await store.get(task.id)
+    assert again == updated
+    assert (again.user_id, again.guild_id, again.result_message_id) == (2**62, 2**61, 2**60)
+    assert again.created_at == 1700000000.123456 and again.create_uncertain is True
+    assert again.cost == Decimal("0.125") and again.error_message == "ünïcode ✓"
+    await store.increment(task.id, "poll_count")
+    assert (await store.get(task.id)).poll_count == 1  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        await store.update(task.id, user_id=3)  # type: ignore[call-arg]
+    with pytest.raises(KeyError):
+        await store.update("nope00", progress=1)
 
 
 async def test_user_log_pages_newest_first_and_filters(store: Store) -> None:
@@ -155,6 +88,12 @@ async def test_user_log_pages_newest_first_and_filters(store: Store) -> None:
     assert total_done == 11 and all(t.state == "succeeded" for t in done)
 
 
+async def test_user_log_keeps_insertion_order_within_one_instant(store: Store) -> None:
+    ids = [(await store.insert_task(new(key=f"same{n}"), now=5.0)).id for n in range(5)]
+    page, _ = await store.user_log(1)
+    assert [t.id for t in page] == ids[::-1]
+
+
 async def test_due_undelivered_and_wake_time(store: Store) -> None:
     a = await store.insert_task(new(key="a"), now=100.0)
     b = await store.insert_task(new(key="b"), now=100.0)
@@ -170,6 +109,8 @@ async def test_due_undelivered_and_wake_time(store: Store) -> None:
     await store.update(a.id, delivered_at=101.0)
     assert await store.undelivered(200.0, 10) == []
     assert await store.undelivered_count() == 0
+    counts = await store.counts_by_state()
+    assert counts["succeeded"] == 1 and counts["queued"] == 1 and counts["failed"] == 0
 
 
 async def test_duplicates_and_unfinished(store: Store) -> None:
@@ -188,6 +129,16 @@ async def test_settings_keep_the_other_value(store: Store) -> None:
     saved = await store.save_user_settings(7, strength="subtle")
     assert (saved.strength, saved.remix) == ("subtle", True)
     assert (await store.user_settings(7)).remix is True
+    assert [(s.user_id, s.strength, s.remix) for s in await store.all_user_settings()] == [
+        (7, "subtle", True)
+    ]
+
+
+async def test_guild_pause_is_kept(store: Store) -> None:
+    assert (await store.guild_controls(5)).paused is False
+    await store.set_guild_paused(5, True, by=99)
+    controls = await store.guild_controls(5)
+    assert (controls.paused, controls.paused_by) == (True, 99) and controls.paused_at is not None
 
 
 async def test_spend_and_request_counts(store: Store) -> None:
@@ -205,7 +156,54 @@ async def test_spend_and_request_counts(store: Store) -> None:
 
 async def test_counts_for_one_server_leave_other_servers_out(store: Store) -> None:
     await store.insert_task(new(key="ours"))
-    await store.insert_task(new(key="theirs", guild_id=99))
+    await store.insert_task(new(key="theirs", guild=99))
     assert (await store.counts_by_state(10))["queued"] == 1
     assert (await store.counts_by_state())["queued"] == 2
     assert await store.undelivered_count(99) == 0
+
+
+# --- admission ------------------------------------------------------------------------------------
+async def test_admit_gives_slots_then_queues_then_refuses(store: Store) -> None:
+    first = await store.admit(new(key="1"), rules(), now=10.0)
+    second = await store.admit(new(key="2"), rules(), now=11.0)
+    third = await store.admit(new(key="3"), rules(), now=12.0)
+    assert (first.task.next_check_at, second.task.next_check_at, third.task.next_check_at) == (
+        10.0,
+        11.0,
+        None,
+    )
+    assert [await store.queue_position(t.task) for t in (first, second, third)] == [0, 0, 1]
+    with pytest.raises(Refused) as refused:
+        await store.admit(new(key="4"), rules(), now=13.0)
+    assert refused.value.reason == "queue_full" and (refused.value.used, refused.value.limit) == (3, 3)
+    assert [t.id for t in refused.value.unfinished] == [first.task.id, second.task.id, third.task.id]
+    again = await store.admit(new(key="2"), rules(), now=14.0)
+    assert again.existing and again.task.id == second.task.id
+
+    await store.update(first.task.id, state=TaskState.SUCCEEDED)
+    promoted = await store.promote_waiting(2, 20.0)
+    assert [t.id for t in promoted] == [third.task.id] and promoted[0].next_check_at == 20.0
+    assert await store.promote_waiting(2, 21.0, user_id=1) == []
+
+
+async def test_admit_refusals_name_the_limit_and_figures(store: Store) -> None:
+    await store.admit(new(user=1, key="a"), rules(daily_requests=1), now=10.0)
+    with pytest.raises(Refused) as daily:
+        await store.admit(new(user=1, key="b"), rules(daily_requests=1), now=11.0)
+    assert (daily.value.reason, daily.value.used, daily.value.limit) == ("daily_requests", 1, 1)
+
+    cap = rules(spend_cap=Decimal("0.10"))
+    await store.admit(new(user=2, key="c"), cap, now=12.0)  # 0.05 (user 1) + 0.05 reserved
+    with pytest.raises(Refused) as spend:
+        await store.admit(new(user=3, key="d"), cap, now=13.0)
+    assert (spend.value.reason, spend.value.used, spend.value.limit) == (
+        "spend_cap",
+        Decimal("0.1"),
+        Decimal("0.10"),
+    )
+    assert (await store.admit(new(user=3, key="d", guild=None), cap, now=13.0)).task.guild_id is None
+
+    await store.set_guild_paused(10, True, by=1)
+    with pytest.raises(Refused) as paused:
+        await store.admit(new(user=4, key="e"), rules(), now=14.0)
+    assert paused.value.reason == "paused"

@@ -1,7 +1,17 @@
-"""The task store: one interface (`Store`), SQLite behind it, numbered migrations."""
+"""The task store: one interface (`Store`), SQLite or PostgreSQL behind it, numbered migrations."""
 
 from ..config import DatabaseLocation
-from .base import AdmitRules, Admitted, Refused, Store, StoreError, StoreUnavailable, is_store_fault
+from .base import (
+    SIGNAL_CHANNELS,
+    AdmitRules,
+    Admitted,
+    Refused,
+    SignalHandler,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    is_store_fault,
+)
 from .models import (
     DEFAULT_STRENGTH,
     FINISHED,
@@ -20,12 +30,14 @@ from .sqlite import SqliteStore
 __all__ = [
     "DEFAULT_STRENGTH",
     "FINISHED",
+    "SIGNAL_CHANNELS",
     "UNFINISHED",
     "AdmitRules",
     "Admitted",
     "GuildControls",
     "NewTask",
     "Refused",
+    "SignalHandler",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -42,4 +54,9 @@ __all__ = [
 
 async def open_store(location: DatabaseLocation) -> Store:
     """Open (and migrate) the store the settings name; raise `StoreError` with one clear line."""
+    if location.kind == "postgres":
+        # Imported here: a SQLite deployment never loads the PostgreSQL driver.
+        from .postgres import PostgresStore
+
+        return await PostgresStore.open(location)
     return await SqliteStore.open(location)

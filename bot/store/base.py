@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, Unpack
@@ -22,6 +22,14 @@ class StoreUnavailable(StoreError):
 def is_store_fault(exc: BaseException) -> bool:
     """A failure of the store itself, worth waiting out, as opposed to a bug in a query's logic."""
     return isinstance(exc, StoreError | sqlite3.OperationalError | OSError)
+
+
+# The cross-process signals: "wake" (payload: a task id with new work: a new task or a callback),
+# "pause" (payload "<until>|<reason>": the provider pause changed), "settings" (payload: the member id
+# whose settings changed). An empty payload means "something may have been missed: re-read it all".
+SIGNAL_CHANNELS: tuple[str, ...] = ("wake", "pause", "settings")
+
+SignalHandler = Callable[[str, str], None]
 
 
 class Store(Protocol):
@@ -76,7 +84,39 @@ class Store(Protocol):
 
     async def undelivered(self, now: float, limit: int) -> list[Task]: ...
 
-    async def next_wake_at(self) -> float | None: ...
+    async def next_wake_at(self, owner: str | None = None) -> float | None:
+        """The earliest due check or delivery. A task leased by another owner than `owner` counts
+        from the end of its lease, so an idle process wakes when a dead process's lease runs out."""
+
+    # --- leases: which process works on which due task (several processes may share one store)
+    async def claim_due(self, owner: str, now: float, limit: int, lease_s: float) -> list[Task]:
+        """Lease up to `limit` unfinished tasks due by `now` (`next_check_at` first) that nobody holds
+        or whose lease ran out, to `owner` until `now + lease_s`; return them. Two owners never get
+        the same task while its lease runs."""
+
+    async def claim_undelivered(self, owner: str, now: float, limit: int, lease_s: float) -> list[Task]:
+        """The same for finished, undelivered tasks whose delivery is due (oldest finish first)."""
+
+    async def renew(self, owner: str, task_ids: Sequence[str], until: float) -> None:
+        """Extend `owner`'s leases on these tasks to `until`; tasks another owner took are left alone."""
+
+    async def release(self, owner: str, task_id: str) -> None:
+        """Clear the task's lease if `owner` still holds it."""
+
+    # --- signals between processes (PostgreSQL LISTEN/NOTIFY; within the process on SQLite)
+    async def listen(self, handler: SignalHandler) -> None:
+        """Call `handler(channel, payload)` for every signal on `SIGNAL_CHANNELS`, this process's own
+        included. After a lost connection comes back, each channel gets an empty payload once."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send a signal to every listening process; `channel` is one of `SIGNAL_CHANNELS`."""
+
+    async def set_provider_pause(self, until: float, reason: str) -> None:
+        """Record the provider pause every process honours, one starting later included; others
+        learn of it through `notify("pause", f"{until}|{reason}")`."""
+
+    async def provider_pause(self) -> tuple[float, str | None]:
+        """The recorded pause: its end and reason; `(0.0, None)` if none was ever set."""
 
     async def counts_by_state(self, guild_id: int | None = None) -> dict[str, int]:
         """Tasks by state, of one server or (for /metrics) of all."""

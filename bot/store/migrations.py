@@ -72,6 +72,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tasks_request_key ON tasks (user_id, request_key)
         WHERE state IN ('queued', 'submitted', 'running');
     """,
+    # 3: leases, so only one process works on a due task at a time (the PostgreSQL store shares the
+    # API; on SQLite one process owns the file, but the engine is written once for both).
+    """
+    ALTER TABLE tasks ADD COLUMN claimed_by TEXT;
+    ALTER TABLE tasks ADD COLUMN lease_until REAL;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

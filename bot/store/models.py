@@ -93,6 +93,9 @@ class Task:
     delivery_attempts: int
     next_delivery_at: float | None
     delivery_error: str | None
+    # A lease on due work: which process is handling the task, and until when (see `Store.claim_due`).
+    claimed_by: str | None = None
+    lease_until: float | None = None
 
     @property
     def finished(self) -> bool:

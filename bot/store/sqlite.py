@@ -1,6 +1,8 @@
 """The SQLite task store: one aiosqlite connection (the single writer), parameterised SQL, typed records.
 
-aiosqlite runs SQLite on its own thread, so no query blocks the event loop.
+aiosqlite runs SQLite on its own thread, so no query blocks the event loop. One process owns the file
+(an exclusive lock on `<file>.lock`): two bots on one file would each poll, deliver and charge for
+every task. Several processes need the PostgreSQL store.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any, Unpack
 import aiosqlite
 
 from ..config import DatabaseLocation
-from . import sqlite_admission
-from .base import AdmitRules, Admitted, StoreError
+from . import sqlite_admission, sqlite_leases
+from .base import AdmitRules, Admitted, SignalHandler, StoreError
 from .migrations import LATEST, MIGRATIONS
 from .models import (
     FINISHED,
@@ -34,6 +36,7 @@ from .models import (
     new_short_id,
     sql_list,
 )
+from .sqlite_file import explain, lock_file, unlock_file
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,13 @@ _FINISHED_SQL = sql_list(FINISHED)
 
 
 class SqliteStore:
-    def __init__(self, connection: aiosqlite.Connection, location: DatabaseLocation) -> None:
+    def __init__(
+        self, connection: aiosqlite.Connection, location: DatabaseLocation, lock_fd: int | None = None
+    ) -> None:
         self._db = connection
         self.location = location
+        self._lock_fd = lock_fd
+        self._signals = sqlite_leases.LocalSignals()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -54,7 +61,12 @@ class SqliteStore:
     # --- opening and closing ---------------------------------------------------------------------
     @classmethod
     async def open(cls, location: DatabaseLocation) -> SqliteStore:
-        """Open (creating the data directory if missing) and migrate; raise `StoreError` clearly."""
+        """Open (creating the data directory if missing), lock and migrate; raise `StoreError` clearly.
+
+        Whatever fails, nothing stays open: a connection left behind keeps aiosqlite's thread, and
+        with it the process, alive after the event loop ends.
+        """
+        lock_fd = None
         if not location.in_memory:
             path = Path(location.path)
             try:
@@ -63,17 +75,22 @@ class SqliteStore:
                 raise StoreError(f"cannot create the data directory {path.parent}: {exc.strerror}") from exc
             if path.is_dir():  # noqa: ASYNC240 - one stat at start-up
                 raise StoreError(f"database path {path} is a directory, not a file")
+            lock_fd = lock_file(path)
         try:
             connection = await aiosqlite.connect(location.path, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
+            unlock_file(lock_fd)
             raise StoreError(f"cannot open the database {location.path}: {exc}") from exc
         connection.row_factory = aiosqlite.Row
-        store = cls(connection, location)
+        store = cls(connection, location, lock_fd)
         try:
             await store._prepare()
         except sqlite3.DatabaseError as exc:
-            await connection.close()
-            raise StoreError(_explain(location.path, exc)) from exc
+            await store.close()
+            raise StoreError(explain(location.path, exc)) from exc
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def _prepare(self) -> None:
@@ -81,7 +98,10 @@ class SqliteStore:
         await self._db.execute("PRAGMA busy_timeout = 5000")
         if not self.location.in_memory:
             await self._db.execute("PRAGMA journal_mode = WAL")
-            await self._db.execute("PRAGMA synchronous = NORMAL")
+            # FULL syncs the WAL at every commit: `create_started_at` must be on disk before a create
+            # goes to the (paying) provider, or a power cut would send it again after restart. The bot
+            # writes a few rows per request, so the extra fsync costs nothing that shows.
+            await self._db.execute("PRAGMA synchronous = FULL")
         await self.migrate()
         await self.check_writable()
 
@@ -117,7 +137,11 @@ class SqliteStore:
         await self._db.execute("UPDATE meta SET value = ? WHERE key = 'heartbeat'", (str(time.time()),))
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self._db.close()
+        finally:
+            unlock_file(self._lock_fd)
+            self._lock_fd = None
 
     # --- tasks -----------------------------------------------------------------------------------
     async def insert_task(self, new: NewTask, *, now: float | None = None) -> Task:
@@ -252,17 +276,40 @@ class SqliteStore:
             (now, limit),
         )
 
-    async def next_wake_at(self) -> float | None:
+    async def next_wake_at(self, owner: str | None = None) -> float | None:
         """The earliest moment the engine has work: a due check or a due delivery."""
-        async with self._db.execute(
-            f"""SELECT MIN(t) FROM (
-                  SELECT MIN(next_check_at) AS t FROM tasks WHERE state IN {_UNFINISHED_SQL}
-                  UNION ALL
-                  SELECT MIN(COALESCE(next_delivery_at, 0)) FROM tasks
-                   WHERE state IN {_FINISHED_SQL} AND delivered_at IS NULL)"""
-        ) as cursor:
+        return await sqlite_leases.next_wake_at(self, owner)
+
+    # --- leases, signals and the shared provider pause (see sqlite_leases) --------------------
+    async def claim_due(self, owner: str, now: float, limit: int, lease_s: float) -> list[Task]:
+        return await sqlite_leases.claim_due(self, owner, now, limit, lease_s)
+
+    async def claim_undelivered(self, owner: str, now: float, limit: int, lease_s: float) -> list[Task]:
+        return await sqlite_leases.claim_undelivered(self, owner, now, limit, lease_s)
+
+    async def renew(self, owner: str, task_ids: Sequence[str], until: float) -> None:
+        await sqlite_leases.renew(self, owner, task_ids, until)
+
+    async def release(self, owner: str, task_id: str) -> None:
+        await sqlite_leases.release(self, owner, task_id)
+
+    async def listen(self, handler: SignalHandler) -> None:
+        self._signals.listen(handler)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        self._signals.notify(channel, payload)
+
+    async def set_provider_pause(self, until: float, reason: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('provider_pause', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (sqlite_leases.pause_value(until, reason),),
+        )
+
+    async def provider_pause(self) -> tuple[float, str | None]:
+        async with self._db.execute("SELECT value FROM meta WHERE key = 'provider_pause'") as cursor:
             row = await cursor.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
+        return sqlite_leases.parse_pause(row[0] if row else None)
 
     async def counts_by_state(self, guild_id: int | None = None) -> dict[str, int]:
         where, params = ("WHERE guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
@@ -371,14 +418,3 @@ def _to_column(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
-
-
-def _explain(path: str, exc: sqlite3.DatabaseError) -> str:
-    text = str(exc)
-    if "readonly" in text or "read-only" in text:
-        return f"the database {path} is read-only; give the bot write access to the file and its directory"
-    if "not a database" in text or "malformed" in text:
-        return f"the database {path} is corrupt or not a SQLite file ({text}); restore it from a backup"
-    if "unable to open" in text:
-        return f"cannot open the database {path} ({text}); check the path and permissions"
-    return f"the database {path} cannot be used: {text}"
