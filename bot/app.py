@@ -22,7 +22,8 @@ from .discord_app import Deliverer, MJBot, Services, point_discord_at
 from .metrics import Metrics
 from .netguard import address_check, download_session
 from .providers import make_provider
-from .store import open_store
+from .relay import Relay
+from .store import Task, open_store
 from .tasks import Admission, Engine, MemberSettings, Outbox, Quota, TaskService
 from .web import WebServer
 
@@ -45,7 +46,7 @@ class StartupError(Exception):
 async def run(settings: Settings) -> int:
     point_discord_at(settings)
     store = await open_store(settings.database)
-    metrics = Metrics()
+    metrics = Metrics(settings.instance_name)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -64,14 +65,27 @@ async def run(settings: Settings) -> int:
             members = MemberSettings(store)
             await members.load()
 
+            # With several processes, the one that follows a task may not be the one holding the
+            # member's private reply: tell the others so the holder can show the move.
+            shared = settings.database.kind == "postgres"
+
             def wire(bot: MJBot) -> Services:
+                async def on_update(task: Task, position: int) -> None:
+                    await bot.tracker.update(task, position)
+                    if shared:
+                        engine.signal("task", task.id)
+
+                def on_recorded(task: Task) -> None:
+                    if shared:
+                        engine.signal("task", task.id)
+
                 deliverer = Deliverer(bot, downloads, settings, provider.capabilities, bot.tracker, store)
                 engine = Engine(
                     store,
                     provider,
                     settings,
-                    deliver=Outbox(store, deliverer.post, metrics).deliver,
-                    on_update=bot.tracker.update,
+                    deliver=Outbox(store, deliverer.post, metrics, on_recorded).deliver,
+                    on_update=on_update,
                     callback_url=tokens.url if tokens else None,
                     metrics=metrics,
                 )
@@ -84,6 +98,7 @@ async def run(settings: Settings) -> int:
 
             bot = MJBot(settings, wire)
             engine = bot.services.engine
+            await store.listen(Relay(store, engine, members, bot.tracker).handler)
             web = WebServer(
                 engine=engine,
                 store=store,
@@ -91,6 +106,8 @@ async def run(settings: Settings) -> int:
                 tokens=tokens,
                 max_lag_s=settings.health_max_lag_s,
                 gateway_connected=lambda: bot.gateway_connected,
+                shards=bot.shard_report,
+                store_kind=settings.database.kind,
             )
             try:
                 await web.start(settings.http_host, settings.http_port)

@@ -7,25 +7,31 @@ variable and the problem, and exit code 2.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .config_db import DatabaseLocation, database_location
+from .config_errors import ConfigError
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigError",
+    "DatabaseLocation",
+    "Secret",
+    "Settings",
+    "database_location",
+    "load_settings",
+    "read_environment",
+]
+
 T = TypeVar("T")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; `str()` is the one line shown to the operator."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-        self.problem = problem
 
 
 class Secret:
@@ -54,40 +60,6 @@ class Secret:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class DatabaseLocation:
-    """Where the store lives: a SQLite file (`path`) or a PostgreSQL database (`url`).
-
-    `url` may hold a password, so `repr` and `shown` mask it: print `shown`, never `url`.
-    """
-
-    url: str
-    path: str  # the SQLite file; empty for PostgreSQL
-    kind: Literal["sqlite", "postgres"] = "sqlite"
-
-    @property
-    def in_memory(self) -> bool:
-        return self.kind == "sqlite" and self.path == ":memory:"
-
-    @property
-    def password(self) -> str | None:
-        return urlsplit(self.url).password if self.kind == "postgres" else None
-
-    @property
-    def shown(self) -> str:
-        """The URL with its password replaced by `********`, for logs and messages."""
-        password = self.password
-        if not password:
-            return self.url
-        parts = urlsplit(self.url)
-        user, _, host = parts.netloc.rpartition("@")
-        name = user.split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{name}:********@{host}"))
-
-    def __repr__(self) -> str:
-        return f"DatabaseLocation({self.shown!r}, kind={self.kind!r})"
-
-
 # Every setting's default, written as an operator would write it in `.env`: `load_settings` parses a
 # default exactly like a value from the environment, so this table is the only place defaults live.
 # An empty string means "unset" (an optional setting, or a required one with no default).
@@ -105,6 +77,10 @@ DEFAULTS: dict[str, str] = {
     "VTRIX_STATUS_PATH": "/v1/tasks/{task_id}",
     "VTRIX_IMAGINE_MODEL": "midjourney_imagine",
     "DATABASE_URL": "sqlite:///data/bot.sqlite3",
+    "SHARD_COUNT": "",
+    "SHARD_IDS": "",
+    "INSTANCE_NAME": "",
+    "LEASE_S": "30",
     "CALLBACK_PUBLIC_URL": "",
     # Loopback unless told otherwise: the port belongs behind a reverse proxy (the image sets 0.0.0.0).
     "HTTP_HOST": "127.0.0.1",
@@ -146,6 +122,10 @@ class Settings:
     vtrix_status_path: str
     vtrix_imagine_model: str
     database: DatabaseLocation
+    shard_count: int | None
+    shard_ids: tuple[int, ...] | None
+    instance_name: str
+    lease_s: float
     callback_public_url: str | None
     http_host: str
     http_port: int
@@ -199,6 +179,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     poll_max = read.number("POLL_MAX_S", minimum=0.05)
     if poll_max < poll_first:
         raise ConfigError("POLL_MAX_S", f"must be at least POLL_FIRST_S ({poll_first:g}), got {poll_max:g}")
+    shard_count = read.optional_integer("SHARD_COUNT", minimum=1)
+    shard_ids = read.id_list("SHARD_IDS") or None
+    if shard_ids is not None:
+        if shard_count is None:
+            raise ConfigError("SHARD_IDS", "needs SHARD_COUNT (the total number of shards) as well")
+        wrong = [shard for shard in shard_ids if shard >= shard_count]
+        if wrong:
+            raise ConfigError("SHARD_IDS", f"shard {wrong[0]} is not below SHARD_COUNT ({shard_count})")
     command_sync = read.choice("COMMAND_SYNC", ("global", "guild", "off"))
     dev_guild_ids = read.id_list("DEV_GUILD_IDS")
     if command_sync == "guild" and not dev_guild_ids:
@@ -218,6 +206,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         vtrix_status_path=read.path("VTRIX_STATUS_PATH", placeholder="{task_id}"),
         vtrix_imagine_model=read.text("VTRIX_IMAGINE_MODEL"),
         database=database_location(read.text("DATABASE_URL")),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        instance_name=read.text("INSTANCE_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+        lease_s=read.number("LEASE_S", minimum=5.0),
         callback_public_url=callback_public_url.rstrip("/") if callback_public_url else None,
         http_host=read.text("HTTP_HOST") or DEFAULTS["HTTP_HOST"],
         http_port=read.integer("HTTP_PORT", minimum=0, maximum=65535),
@@ -244,49 +236,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if settings.callback_secret and len(settings.callback_secret.get()) < 16:
         raise ConfigError("CALLBACK_SECRET", "must be at least 16 characters (use a long random string)")
     return settings
-
-
-def database_location(url: str) -> DatabaseLocation:
-    """Parse DATABASE_URL; an error names the scheme or the part at fault, never the whole URL (it may
-    hold a password)."""
-    scheme = url.split(":", 1)[0].lower() if ":" in url else url
-    if scheme in ("postgresql", "postgres"):
-        return _postgres(url)
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        raise ConfigError(
-            "DATABASE_URL",
-            f"unsupported store {scheme!r}; use sqlite:///relative/path, sqlite:////absolute/path "
-            "or postgresql://user:password@host:5432/database",
-        )
-    path = url[len(prefix) :]
-    if not path:
-        raise ConfigError("DATABASE_URL", "has no file path after sqlite:///")
-    if path == ":memory:":
-        # A task store in memory forgets every task, charge and settings change on restart.
-        raise ConfigError(
-            "DATABASE_URL",
-            "sqlite:///:memory: would lose every task on restart; use a file such as "
-            "sqlite:///data/bot.sqlite3",
-        )
-    return DatabaseLocation(url, path)
-
-
-def _postgres(url: str) -> DatabaseLocation:
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        raise ConfigError(
-            "DATABASE_URL", "has a port that is not a number (postgresql://host:5432/db)"
-        ) from None
-    if not parts.hostname and "host=" not in parts.query:
-        raise ConfigError("DATABASE_URL", "names no PostgreSQL host (postgresql://user@host:5432/database)")
-    if not parts.path.strip("/"):
-        raise ConfigError(
-            "DATABASE_URL", "names no database after the host (postgresql://host:5432/database)"
-        )
-    return DatabaseLocation(url, "", "postgres")
 
 
 class _Reader:
@@ -395,6 +344,6 @@ class _Reader:
             if not part:
                 continue
             if not part.isdigit():
-                raise ConfigError(name, f"must be comma-separated numeric guild ids; got {part!r}")
+                raise ConfigError(name, f"must be comma-separated numeric ids; got {part!r}")
             ids.append(int(part))
         return tuple(ids)

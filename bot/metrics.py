@@ -8,7 +8,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, instance: str | None = None) -> None:
+        # Every sample carries the process's name, so several processes' figures stay apart.
+        self.instance = instance
         self.registry = CollectorRegistry()
         self.tasks = Gauge("mjbot_tasks", "Tasks in the store by state", ["state"], registry=self.registry)
         self.provider_requests = Counter(
@@ -54,4 +56,25 @@ class Metrics:
             self.tasks.labels(state).set(count)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if self.instance is None:
+            return text
+        label = f'instance="{_escape(self.instance)}"'
+        lines = []
+        for line in text.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, rest = line.partition(" ")
+                if "{" in name:
+                    line = (
+                        f"{name[:-1]},{label}}} {rest}"
+                        if not name.endswith("{}")
+                        else f"{name[:-2]}{{{label}}} {rest}"
+                    )
+                else:
+                    line = f"{name}{{{label}}} {rest}"
+            lines.append(line)
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

@@ -50,6 +50,8 @@ class WebServer:
         tokens: CallbackTokens | None,
         max_lag_s: float,
         gateway_connected: Callable[[], bool] | None = None,
+        shards: Callable[[], dict[str, object]] | None = None,
+        store_kind: str = "sqlite",
     ) -> None:
         self.engine = engine
         self.store = store
@@ -57,6 +59,8 @@ class WebServer:
         self.tokens = tokens
         self.max_lag_s = max_lag_s
         self.gateway_connected = gateway_connected
+        self.shards = shards
+        self.store_kind = store_kind
         self.app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
         self.app.router.add_post("/callbacks/{provider}/{token}", self.callback)
         self.app.router.add_get("/healthz", self.healthz)
@@ -194,7 +198,7 @@ class WebServer:
         now = time.time()
         if not state.running:
             reasons.append("engine not running")
-        elif state.last_tick is None or now - state.last_tick > self.max_lag_s:
+        elif now - (state.last_tick or state.started_at or now) > self.max_lag_s:
             reasons.append("engine loop stalled: no tick for too long")
         elif state.lag_s > self.max_lag_s:
             reasons.append(f"engine lag {state.lag_s:.0f}s over {self.max_lag_s:.0f}s")
@@ -206,10 +210,15 @@ class WebServer:
         body = {
             "ok": not reasons,
             "reasons": reasons,
+            "instance": self.engine.owner,
+            "shards": self.shards() if self.shards is not None else None,
+            "store": self.store_kind,
             "engine": {
                 "lag_s": round(state.lag_s, 3),
                 "last_tick": state.last_tick,
                 "inflight": state.inflight,
+                "claimed_since_start": state.claimed,
+                "writes_waiting": len(self.engine.batch),
                 "provider_paused": self.engine.pause.active(),
                 "pause_reason": self.engine.pause.reason if self.engine.pause.active() else None,
             },

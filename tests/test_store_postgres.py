@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from bot.config import DatabaseLocation
-from bot.store import AdmitRules, NewTask, Refused, StoreError, open_store
+from bot.store import SIGNAL_CHANNELS, AdmitRules, NewTask, Refused, StoreError, open_store
 from bot.store.migrations_pg import LATEST, MIGRATIONS, VERSION_TABLE
 from bot.store.postgres import PostgresStore
 from tests.backends import Backend
@@ -195,7 +195,9 @@ async def test_listener_comes_back_after_its_connection_is_killed(
     await two[1].pool.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
     async with asyncio.timeout(30):
         # Back: every channel is told that something may have been missed.
-        assert {await received.get() for _ in range(3)} == {("wake", ""), ("pause", ""), ("settings", "")}
+        assert {await received.get() for _ in SIGNAL_CHANNELS} == {
+            (channel, "") for channel in SIGNAL_CHANNELS
+        }
         await two[1].notify("wake", "after")
         assert await received.get() == ("wake", "after")
 

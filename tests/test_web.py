@@ -168,7 +168,8 @@ async def test_a_healthz_flood_writes_to_the_store_at_most_once_per_window(
 
         async def ask() -> int:
             async with session.get(url) as response:
-                assert (await response.json())["ok"] is True
+                body = await response.json()
+                assert body["ok"] is True, body
                 return response.status
 
         for _ in range(20):

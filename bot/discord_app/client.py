@@ -72,19 +72,26 @@ class MJTree(app_commands.CommandTree["MJBot"]):
         await report_error(interaction, error, f"/{name}")
 
 
-class MJBot(commands.Bot):
+class MJBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, wire: Callable[[MJBot], Services]) -> None:
         """`wire` builds the services from this client: delivery needs the client to post with,
         and the commands need the engine that delivery feeds, so the entry point wires both here."""
         intents = discord.Intents.none()
         intents.guilds = True
+        # discord.py's sharding: unset, this process runs every shard Discord recommends; with
+        # SHARD_COUNT and SHARD_IDS, only its own (each guild's events reach the shard that owns it).
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
+            shard_count=settings.shard_count,
             tree_cls=MJTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
         )
+        if settings.shard_ids is not None:
+            # Set here rather than passed: discord.py's typing of the keyword has no "unset", and
+            # the settings already checked that SHARD_COUNT comes with it.
+            self.shard_ids = list(settings.shard_ids)
         self.settings = settings
         self.tracker = ProgressTracker()
         self.accepting = True
@@ -97,8 +104,17 @@ class MJBot(commands.Bot):
             except Exception:
                 log.exception("extension %s failed to load; the others keep loading", name)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
-        await self.sync_commands()
+        if self.runs_shard_zero:
+            await self.sync_commands()
+        else:
+            log.info("commands are synced by the process that runs shard 0")
         self.services.engine.start()
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Commands are synced once, by the process with shard 0, not by every process."""
+        ids = self.settings.shard_ids
+        return ids is None or 0 in ids
 
     async def sync_commands(self) -> str:
         """Sync as `COMMAND_SYNC` says; the outcome is logged and returned, never silently skipped."""
@@ -127,8 +143,17 @@ class MJBot(commands.Bot):
     @property
     def gateway_connected(self) -> bool:
         # Not is_ready(): discord.py delays READY ~2 s after the last GUILD_CREATE, while the
-        # session already serves interactions.
-        return not self.is_closed() and self.ws is not None and self.ws.open
+        # sessions already serve interactions.
+        shards = self.shards
+        return not self.is_closed() and bool(shards) and not any(s.is_closed() for s in shards.values())
+
+    def shard_report(self) -> dict[str, object]:
+        """This process's shards, for /healthz."""
+        return {
+            "count": self.shard_count,
+            "ids": sorted(self.shards),
+            "closed": sorted(shard_id for shard_id, shard in self.shards.items() if shard.is_closed()),
+        }
 
     async def on_ready(self) -> None:
         user = self.user

@@ -46,6 +46,9 @@ class ProgressTracker:
             now = time.monotonic()
             self._watching[task.id] = _Watch(interaction, now, now, text)
 
+    def watching(self, task_id: str) -> bool:
+        return task_id in self._watching
+
     def was_told(self, task_id: str) -> bool:
         return task_id in self._told
 

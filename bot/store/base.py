@@ -26,8 +26,9 @@ def is_store_fault(exc: BaseException) -> bool:
 
 # The cross-process signals: "wake" (payload: a task id with new work: a new task or a callback),
 # "pause" (payload "<until>|<reason>": the provider pause changed), "settings" (payload: the member id
-# whose settings changed). An empty payload means "something may have been missed: re-read it all".
-SIGNAL_CHANNELS: tuple[str, ...] = ("wake", "pause", "settings")
+# whose settings changed), "task" (payload: a task id whose state the member's private reply shows
+# moved). An empty payload means "something may have been missed: re-read it all".
+SIGNAL_CHANNELS: tuple[str, ...] = ("wake", "pause", "settings", "task")
 
 SignalHandler = Callable[[str, str], None]
 
@@ -57,6 +58,12 @@ class Store(Protocol):
         """1 for the next waiting task of its member, 2 for the one after, ...; 0 if it holds a slot."""
 
     async def update(self, task_id: str, **fields: Unpack[TaskUpdate]) -> Task: ...
+
+    async def apply(
+        self, changes: Sequence[tuple[str, TaskUpdate]], *, release_owner: str | None = None
+    ) -> None:
+        """Many tasks' changes in one transaction (the engine's writes of one tick); with
+        `release_owner`, the changed tasks' leases held by that owner are released too."""
 
     async def increment(self, task_id: str, column: str) -> None: ...
 
@@ -152,6 +159,9 @@ class AdmitRules:
     daily_requests: int | None  # per member; None: no limit
     spend_cap: Decimal | None  # per server per day; None: no cap
     reserve: Decimal  # what a request is assumed to cost until the provider reports its cost
+    # When a task that gets a slot is first due: later than now when the admitting process sends the
+    # create itself, so no other process takes it meanwhile. None: at once.
+    first_check_at: float | None = None
 
 
 @dataclass(frozen=True)

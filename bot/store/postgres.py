@@ -8,12 +8,10 @@ processes signal each other with LISTEN/NOTIFY (see postgres_signals).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Unpack
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -34,7 +32,7 @@ from .models import (
     UserSettings,
     sql_list,
 )
-from .postgres_rows import COLUMNS, insert_row, to_column
+from .postgres_rows import COLUMNS, CONNECT_TIMEOUT_S, explain, insert_row, to_column
 from .postgres_signals import Signals
 
 log = logging.getLogger(__name__)
@@ -44,7 +42,6 @@ _FINISHED_SQL = sql_list(FINISHED)
 # A handful of connections covers a bot's load (each query is short); several processes share the
 # server's connection limit, so each keeps few.
 POOL_MIN, POOL_MAX = 1, 10
-CONNECT_TIMEOUT_S = 10.0
 MIGRATION_LOCK = postgres_admission.lock_key("migrate", 0)
 
 
@@ -138,6 +135,37 @@ class PostgresStore:
         if row is None:
             raise KeyError(task_id)
         return Task.from_row(dict(row))
+
+    async def apply(
+        self, changes: Sequence[tuple[str, TaskUpdate]], *, release_owner: str | None = None
+    ) -> None:
+        """One transaction, one statement per shape of change (executemany)."""
+        if not changes:
+            return
+        shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for task_id, fields in changes:
+            unknown = set(fields) - UPDATABLE
+            if unknown:
+                raise ValueError(f"not updatable: {sorted(unknown)}")
+            names = tuple(fields)
+            shapes.setdefault(names, []).append((*(to_column(v) for v in fields.values()), task_id))
+        async with self._pool.acquire() as connection, connection.transaction():
+            for names, rows in shapes.items():
+                assignments = [
+                    f"state = CASE WHEN state = 'cancelled' THEN state ELSE ${n} END"
+                    if name == "state"
+                    else f"{name} = ${n}"
+                    for n, name in enumerate(names, start=1)
+                ]
+                await connection.executemany(
+                    f"UPDATE tasks SET {', '.join(assignments)} WHERE id = ${len(names) + 1}", rows
+                )
+            if release_owner is not None:
+                await connection.execute(
+                    "UPDATE tasks SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1 AND id = ANY($2)",
+                    release_owner,
+                    [task_id for task_id, _fields in changes],
+                )
 
     async def increment(self, task_id: str, column: str) -> None:
         if column not in ("status_reads", "poll_count", "delivery_attempts"):
@@ -342,29 +370,3 @@ class PostgresStore:
 
     async def _many(self, sql: str, *params: Any) -> list[Task]:
         return [Task.from_row(dict(row)) for row in await self._pool.fetch(sql, *params)]
-
-
-def explain(location: DatabaseLocation, exc: BaseException) -> str:
-    """One line for the operator on why PostgreSQL cannot be used; never the password."""
-    where = _where(location)
-    if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return (
-            f"PostgreSQL at {where} has no such database ({exc}); create it or fix the name in DATABASE_URL"
-        )
-    if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
-        return f"PostgreSQL at {where} refused the login ({exc}); check the user and password in DATABASE_URL"
-    if isinstance(exc, TimeoutError):
-        return f"PostgreSQL at {where} did not answer within {CONNECT_TIMEOUT_S:g}s; check the host and port"
-    if isinstance(exc, OSError):
-        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
-        return f"cannot reach PostgreSQL at {where} ({reason}); check that it runs and the host and port"
-    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
-        return f"PostgreSQL at {where} denied a change the bot needs ({exc}); grant the user rights on the database"
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"PostgreSQL at {where} cannot be used: {text}"
-
-
-def _where(location: DatabaseLocation) -> str:
-    parts = urlsplit(location.url)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port or 5432}{parts.path or ''}"

@@ -69,7 +69,8 @@ async def admit(store: PostgresStore, new: NewTask, rules: AdmitRules, *, now: f
         holding = await conn.fetchval(
             f"SELECT COUNT(*) FROM tasks WHERE user_id = $1 AND {HOLDS_SLOT}", new.user_id
         )
-        row = await insert_row(conn, new, now, now if holding < rules.max_active else None)
+        first_check = now if rules.first_check_at is None else rules.first_check_at
+        row = await insert_row(conn, new, now, first_check if holding < rules.max_active else None)
         return Admitted(Task.from_row(dict(row)))
 
 

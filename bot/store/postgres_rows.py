@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ..config import DatabaseLocation
 from .base import StoreError
 from .models import TASK_COLUMNS, NewTask, TaskState, new_short_id
 
@@ -56,3 +59,33 @@ def to_column(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return json.dumps(list(value))
     return value
+
+
+# How long a connection attempt may take before start-up says PostgreSQL did not answer.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def explain(location: DatabaseLocation, exc: BaseException) -> str:
+    """One line for the operator on why PostgreSQL cannot be used; never the password."""
+    where = _where(location)
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return (
+            f"PostgreSQL at {where} has no such database ({exc}); create it or fix the name in DATABASE_URL"
+        )
+    if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+        return f"PostgreSQL at {where} refused the login ({exc}); check the user and password in DATABASE_URL"
+    if isinstance(exc, TimeoutError):
+        return f"PostgreSQL at {where} did not answer within {CONNECT_TIMEOUT_S:g}s; check the host and port"
+    if isinstance(exc, OSError):
+        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+        return f"cannot reach PostgreSQL at {where} ({reason}); check that it runs and the host and port"
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return f"PostgreSQL at {where} denied a change the bot needs ({exc}); grant the user rights on the database"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"PostgreSQL at {where} cannot be used: {text}"
+
+
+def _where(location: DatabaseLocation) -> str:
+    parts = urlsplit(location.url)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}{parts.path or ''}"

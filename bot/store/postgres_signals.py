@@ -42,7 +42,7 @@ class Signals:
         self._handlers.append(handler)
         if self._supervisor is not None:
             return
-        from .postgres import explain
+        from .postgres_rows import explain
 
         try:
             self._connection = await self._connect()

@@ -7,7 +7,6 @@ every task. Several processes need the PostgreSQL store.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -19,24 +18,23 @@ from typing import Any, Unpack
 import aiosqlite
 
 from ..config import DatabaseLocation
-from . import sqlite_admission, sqlite_leases
+from . import sqlite_admission, sqlite_batch, sqlite_leases
 from .base import AdmitRules, Admitted, SignalHandler, StoreError
 from .migrations import LATEST, MIGRATIONS
 from .models import (
     FINISHED,
     UNFINISHED,
     UPDATABLE,
-    GuildControls,
     NewTask,
-    Strength,
     Task,
     TaskState,
     TaskUpdate,
-    UserSettings,
     new_short_id,
     sql_list,
 )
+from .sqlite_batch import to_column
 from .sqlite_file import explain, lock_file, unlock_file
+from .sqlite_settings import SettingsQueries
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ _UNFINISHED_SQL = sql_list(UNFINISHED)
 _FINISHED_SQL = sql_list(FINISHED)
 
 
-class SqliteStore:
+class SqliteStore(SettingsQueries):
     def __init__(
         self, connection: aiosqlite.Connection, location: DatabaseLocation, lock_fd: int | None = None
     ) -> None:
@@ -187,7 +185,7 @@ class SqliteStore:
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        values = [_to_column(value) for value in fields.values()]
+        values = [to_column(value) for value in fields.values()]
         # A cancelled task stays cancelled: work that was in flight when the member cancelled may
         # still record what it learnt (the provider's id, a read), but not move the task on.
         assignments = ", ".join(
@@ -201,6 +199,11 @@ class SqliteStore:
         if task is None:
             raise KeyError(task_id)
         return task
+
+    async def apply(
+        self, changes: Sequence[tuple[str, TaskUpdate]], *, release_owner: str | None = None
+    ) -> None:
+        await sqlite_batch.apply(self, changes, release_owner=release_owner)
 
     async def increment(self, task_id: str, column: str) -> None:
         if column not in ("status_reads", "poll_count", "delivery_attempts"):
@@ -348,54 +351,6 @@ class SqliteStore:
     async def requests_since(self, user_id: int, since: float) -> int:
         return await sqlite_admission.requests_since(self, user_id, since)
 
-    # --- member settings and guild controls ------------------------------------------------------
-    async def user_settings(self, user_id: int) -> UserSettings:
-        async with self._db.execute(
-            "SELECT strength, remix FROM user_settings WHERE user_id = ?", (user_id,)
-        ) as c:
-            row = await c.fetchone()
-        if row is None:
-            return UserSettings(user_id)
-        return UserSettings(user_id, row[0], bool(row[1]))
-
-    async def all_user_settings(self) -> list[UserSettings]:
-        rows = await self._db.execute_fetchall("SELECT user_id, strength, remix FROM user_settings")
-        return [UserSettings(int(row[0]), row[1], bool(row[2])) for row in rows]
-
-    async def save_user_settings(
-        self, user_id: int, *, strength: Strength | None = None, remix: bool | None = None
-    ) -> UserSettings:
-        current = await self.user_settings(user_id)
-        updated = UserSettings(
-            user_id, strength or current.strength, current.remix if remix is None else remix
-        )
-        await self._db.execute(
-            """INSERT INTO user_settings (user_id, strength, remix, updated_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (user_id) DO UPDATE SET strength = excluded.strength, remix = excluded.remix,
-               updated_at = excluded.updated_at""",
-            (user_id, updated.strength, int(updated.remix), time.time()),
-        )
-        return updated
-
-    async def guild_controls(self, guild_id: int) -> GuildControls:
-        async with self._db.execute(
-            "SELECT paused, paused_by, paused_at FROM guild_controls WHERE guild_id = ?", (guild_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return (
-            GuildControls(guild_id) if row is None else GuildControls(guild_id, bool(row[0]), row[1], row[2])
-        )
-
-    async def set_guild_paused(self, guild_id: int, paused: bool, by: int | None) -> GuildControls:
-        now = time.time()
-        await self._db.execute(
-            """INSERT INTO guild_controls (guild_id, paused, paused_by, paused_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (guild_id) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by,
-               paused_at = excluded.paused_at""",
-            (guild_id, int(paused), by, now),
-        )
-        return GuildControls(guild_id, paused, by, now)
-
     # --- helpers ---------------------------------------------------------------------------------
     async def _one(self, sql: str, params: Iterable[Any]) -> Task | None:
         async with self._db.execute(sql, tuple(params)) as cursor:
@@ -406,15 +361,3 @@ class SqliteStore:
         async with self._db.execute(sql, tuple(params)) as cursor:
             rows = await cursor.fetchall()
         return [Task.from_row(dict(row)) for row in rows]
-
-
-def _to_column(value: Any) -> Any:
-    if isinstance(value, TaskState):
-        return value.value
-    if isinstance(value, tuple | list):
-        return json.dumps(list(value))
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value

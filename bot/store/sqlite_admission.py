@@ -73,6 +73,7 @@ def _params(new: NewTask, rules: AdmitRules, now: float) -> dict[str, Any]:
         "channel_id": new.channel_id,
         "queued": TaskState.QUEUED.value,
         "now": now,
+        "first_check": now if rules.first_check_at is None else rules.first_check_at,
         "max_active": rules.max_active,
         "max_unfinished": rules.max_active + rules.max_queued,
         "day_start": rules.day_start,
@@ -147,7 +148,7 @@ INSERT INTO tasks (id, provider, kind, parent_id, parent_provider_task_id, image
 SELECT :id, :provider, :kind, :parent_id, :parent_provider_task_id, :image_index, :strength, :prompt,
     :remix_prompt, :request_key, :user_id, :guild_id, :channel_id, :queued, :now,
     CASE WHEN (SELECT COUNT(*) FROM tasks WHERE user_id = :user_id AND {HOLDS_SLOT}) < :max_active
-         THEN :now END,
+         THEN :first_check END,
     :now
 WHERE NOT EXISTS (SELECT 1 FROM guild_controls WHERE guild_id = :guild_id AND paused = 1)
   AND (:daily IS NULL OR ({_REQUESTS_SQL}) < :daily)

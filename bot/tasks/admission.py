@@ -21,6 +21,10 @@ from ..errors import BotError, TooManyActive, Unsupported
 from ..providers import Capabilities
 from ..store import AdmitRules, Admitted, NewTask, Refused, Store, Strength, Task, TaskKind, TaskState
 
+# How long a newly admitted task is left to the process that admitted it before it counts as due:
+# that process sends the create at once, and another one taking it meanwhile would send it twice.
+CREATE_GRACE_S = 60.0
+
 # Providers keep results about 15 days; a day less leaves room for clocks and queues.
 GRID_MAX_AGE_S = 14 * 86400
 
@@ -103,6 +107,8 @@ class Admission:
             daily_requests=settings.user_daily_requests,
             spend_cap=settings.guild_daily_spend_usd,
             reserve=settings.default_request_cost_usd,
+            # This process sends the create right away (Engine.begin); the grace keeps it ours.
+            first_check_at=now + CREATE_GRACE_S,
         )
         try:
             return await self.store.admit(self._new_task(request, request_key(request)), rules, now=now)

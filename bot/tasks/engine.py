@@ -1,9 +1,13 @@
 """The engine loop: one per process, following every unfinished task and handing results to delivery.
 
 The schedule lives in the store (`next_check_at`, `next_delivery_at`), so a restart picks up exactly
-where the last process stopped. The loop wakes at the earliest due time or at once on an event (a new
-task, a callback), runs due work concurrently up to `ENGINE_CONCURRENCY`, and sends no provider request
-while the provider asks us to wait. What one check does is `follow.Follower`'s job.
+where the last process stopped. Each tick flushes the previous tick's routine writes in one
+transaction, then *claims* due work with a lease (`LEASE_S`) in small batches, so with several
+processes on one PostgreSQL database every task is followed by exactly one of them, and a dead
+process's tasks are taken over when its leases run out. The loop wakes at the earliest due time or
+at once on an event (a new task, a callback, a signal from another process), runs due work
+concurrently up to `ENGINE_CONCURRENCY`, and sends no provider request while the provider asks us to
+wait. What one check does is `follow.Follower`'s job; cross-process signals are `signals`'.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..providers import Provider
 from ..store import Store, Task, TaskState, is_store_fault
+from .batch import WriteBatch
 from .follow import RECONCILE_WINDOW_S, CallbackUrlFn, Follower, UpdateFn
 from .schedule import ProviderPause
 from .storewatch import StoreWatch
@@ -31,10 +36,12 @@ DeliverFn = Callable[[Task], Awaitable[None]]
 @dataclass
 class EngineState:
     running: bool = False
+    started_at: float | None = None  # a loop that has not ticked yet is stalled only after a while
     last_tick: float | None = None
     lag_s: float = 0.0
     inflight: int = 0
     errors: int = 0
+    claimed: int = 0  # tasks claimed by this process since start
 
 
 class Engine:
@@ -54,16 +61,20 @@ class Engine:
         self.settings = settings
         self.deliver = deliver
         self.metrics = metrics
+        self.owner = settings.instance_name
         self.state = EngineState()
         self.pause = ProviderPause(settings.poll_max_s)
         self.storewatch = StoreWatch(store)
+        self.batch = WriteBatch(store, self.owner)
         self._wake = asyncio.Event()
         self.follower = Follower(
             store,
             provider,
             settings,
             self.pause,
+            self.batch,
             wake=self.wake,
+            on_pause=self._share_pause,
             on_update=on_update,
             callback_url=callback_url,
             metrics=metrics,
@@ -71,15 +82,19 @@ class Engine:
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._work: dict[str, asyncio.Task[None]] = {}
+        self._leases_until = 0.0
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         if self._loop_task is None:
             self.state.running = True
+            self.state.started_at = time.time()
             self._loop_task = asyncio.create_task(self._run(), name="engine")
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        """Stop the loop and let in-flight work (provider calls and their store writes) finish."""
+        """Stop the loop, let in-flight work (provider calls and their store writes) finish, and
+        write what it learnt, handing its leases back."""
         self.state.running = False
         if self._loop_task is not None:
             self._loop_task.cancel()
@@ -94,6 +109,10 @@ class Engine:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1.0)
+        try:
+            await self.batch.flush()
+        except Exception as exc:
+            log.warning("engine: could not write the last changes (%s); they are re-read on start", exc)
 
     def wake(self) -> None:
         self._wake.set()
@@ -124,25 +143,65 @@ class Engine:
         if task.id in self.follower.creating:
             self.follower.early_callbacks.add(task.id)
             return True
+        self.woken(task.id)
         if task.provider_task_id is None and task.create_uncertain:
             provider_task_id = self.follower.provider.callback_task_id(body)
             if provider_task_id:
                 log.info("task %s: reconciled by callback as %s", task.id, provider_task_id)
                 await self.store.update(task.id, next_check_at=time.time(), provider_task_id=provider_task_id)
-                self.wake()
+                self.signal("wake", task.id)
                 return True
         await self.store.update(task.id, next_check_at=time.time())
-        self.wake()
+        self.signal("wake", task.id)
         return True
+
+    def woken(self, task_id: str) -> None:
+        """A task has news (a callback here or in another process): check it at once, even if a
+        check of it is in flight here and would otherwise write a later time."""
+        if f"check:{task_id}" in self._work or task_id in self.batch:
+            self.batch.wake(task_id)
+        self.wake()
+
+    def paused_elsewhere(self, until: float, reason: str | None) -> None:
+        if until > self.pause.until:
+            self.pause.until, self.pause.reason = until, reason
+            log.info("engine: provider paused by another process until %.0f (%s)", until, reason)
+
+    def signal(self, channel: str, payload: str) -> None:
+        """Tell the other processes (a no-op in effect with one process); never blocks the caller."""
+        task = asyncio.create_task(self._notify(channel, payload))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _notify(self, channel: str, payload: str) -> None:
+        try:
+            await self.store.notify(channel, payload)
+        except Exception as exc:
+            log.warning("engine: could not signal %s to other processes (%s)", channel, exc)
+
+    def _share_pause(self) -> None:
+        until, reason = self.pause.until, self.pause.reason or "paused"
+
+        async def share() -> None:
+            try:
+                await self.store.set_provider_pause(until, reason)
+            except Exception as exc:
+                log.warning("engine: could not share the provider pause (%s)", exc)
+            await self._notify("pause", f"{until}|{reason}")
+
+        task = asyncio.create_task(share())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- the loop --------------------------------------------------------------------------------
     async def _run(self) -> None:
-        log.info("engine: started (concurrency %d)", self.settings.engine_concurrency)
-        # Slots freed while no process ran (or by a crash between a finish and its promotion).
+        log.info("engine: started as %s (concurrency %d)", self.owner, self.settings.engine_concurrency)
         try:
+            # A pause another process saw before this one started, and slots freed while none ran.
+            self.paused_elsewhere(*await self.store.provider_pause())
             await self.follower.promote(None)
         except Exception:
-            log.exception("engine: could not promote waiting tasks at start")
+            log.exception("engine: could not read the shared state at start")
         while self.state.running:
             # Cleared before the tick reads anything, so a wake-up during the tick is never lost.
             self._wake.clear()
@@ -167,23 +226,26 @@ class Engine:
         timeout = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now))
         if self.pause.active(now):
             timeout = min(5.0, max(timeout, self.pause.seconds_left(now)))
+        if self._work and self._leases_until:
+            timeout = min(timeout, max(0.0, self._leases_until - self.settings.lease_s / 2 - now))
         if timeout <= 0:
             if started:
                 await asyncio.sleep(0)
                 return
             # Everything due is already in flight (or waits for a free slot): a finishing piece of
-            # work wakes the loop, so wait for that instead of spinning on the schedule.
-            timeout = 1.0
+            # work wakes the loop, so wait for that instead of spinning on the schedule. With
+            # nothing in flight, something just fell due: look again almost at once.
+            timeout = 1.0 if self._work else 0.05
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
 
     async def _next_wake_at(self) -> float | None:
-        if not self.storewatch.healthy:
-            return None  # the tick probes the store every few seconds meanwhile
+        if not self.storewatch.healthy or len(self.batch):
+            return None  # the next tick flushes (or probes the store) first
         try:
-            return await self.store.next_wake_at()
+            return await self.store.next_wake_at(self.owner)
         except Exception as exc:
             if is_store_fault(exc):
                 self.storewatch.failed(exc)
@@ -192,43 +254,55 @@ class Engine:
             return None
 
     async def _tick(self) -> int:
-        """Start the work that is due, within the free slots; return how much it started."""
+        """Write what the last tick learnt, then claim and start the work that is due."""
         now = time.time()
         self.state.last_tick = now
         if not await self.storewatch.probe():
             return 0  # nothing new while the store cannot record it
+        await self.batch.flush()
+        await self._renew_leases(now)
         paused = self.pause.active(now)
         if self.metrics:
             self.metrics.provider_paused.set(1 if paused else 0)
         started = 0
         lag = 0.0
-        if not paused:
-            in_flight = len(self._work)
-            due = await self.store.due_tasks(now, self.settings.engine_concurrency + in_flight)
-            creating = self.follower.creating
-            due = [
-                t
-                for t in due
-                if f"check:{t.id}" not in self._work
-                and t.id not in creating
-                and not self.storewatch.held(t.id, now)
-            ]
+        free = self.settings.engine_concurrency - len(self._work)
+        if not paused and free > 0:
+            due = await self.store.claim_due(self.owner, now, free, self.settings.lease_s)
             if due and due[0].next_check_at is not None:
                 lag = max(0.0, now - due[0].next_check_at)
-            for task in due[: max(0, self.settings.engine_concurrency - in_flight)]:
+            for task in due:
+                if f"check:{task.id}" in self._work or self.storewatch.held(task.id, now):
+                    self.batch.release([task.id])
+                    continue
                 self._spawn(f"check:{task.id}", self.follower.check(task))
                 started += 1
         self.state.lag_s = lag
         if self.metrics:
             self.metrics.engine_lag.set(lag)
         if self.deliver is not None:
-            undelivered = await self.store.undelivered(now, self.settings.engine_concurrency * 2)
-            for task in undelivered:
-                if f"deliver:{task.id}" not in self._work and not self.storewatch.held(task.id, now):
-                    self._spawn(f"deliver:{task.id}", self.deliver(task))
-                    started += 1
+            claimed = await self.store.claim_undelivered(
+                self.owner, now, self.settings.engine_concurrency * 2, self.settings.lease_s
+            )
+            for task in claimed:
+                if f"deliver:{task.id}" in self._work or self.storewatch.held(task.id, now):
+                    self.batch.release([task.id])
+                    continue
+                self._spawn(f"deliver:{task.id}", self.deliver(task))
+                started += 1
+        if started:
+            self._leases_until = now + self.settings.lease_s
+            self.state.claimed += started
         self.state.inflight = len(self._work)
         return started
+
+    async def _renew_leases(self, now: float) -> None:
+        """Long work (a slow provider, a big upload) keeps its claim: renewed at half the lease."""
+        if not self._work or now < self._leases_until - self.settings.lease_s / 2:
+            return
+        ids = sorted({key.partition(":")[2] for key in self._work})
+        self._leases_until = now + self.settings.lease_s
+        await self.store.renew(self.owner, ids, self._leases_until)
 
     def _spawn(self, key: str, work: Awaitable[None]) -> None:
         task_id = key.partition(":")[2]
@@ -247,22 +321,19 @@ class Engine:
                     self.storewatch.hold(task_id)
                 else:
                     log.exception("engine: %s failed; it will be retried", key)
-                    await self._defer_after_bug(key)
+                    self._defer_after_bug(key)
             finally:
                 self._work.pop(key, None)
+                self.batch.release([task_id])  # the lease goes back with the next flush
                 self.wake()
 
         self._work[key] = asyncio.create_task(guarded(), name=key)
 
-    async def _defer_after_bug(self, key: str) -> None:
+    def _defer_after_bug(self, key: str) -> None:
         """A check that crashed is retried later, not in a hot loop."""
         kind, _, task_id = key.partition(":")
         later = time.time() + self.settings.poll_max_s
-        try:
-            if kind == "check":
-                await self.store.update(task_id, next_check_at=later)
-            else:
-                await self.store.update(task_id, next_delivery_at=later)
-        except Exception as exc:
-            log.warning("engine: could not reschedule %s after a failure (%s); holding it", key, exc)
-            self.storewatch.hold(task_id)
+        if kind == "check":
+            self.batch.add(task_id, {"next_check_at": later})
+        elif kind == "deliver":
+            self.batch.add(task_id, {"next_delivery_at": later})

@@ -31,6 +31,7 @@ from ..providers.errors import (
     RateLimited,
 )
 from ..store import DEFAULT_STRENGTH, Store, Task, TaskState, TaskUpdate
+from .batch import WriteBatch
 from .schedule import ProviderPause, poll_gap
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,10 @@ class Follower:
         provider: Provider,
         settings: Settings,
         pause: ProviderPause,
+        batch: WriteBatch,
         *,
         wake: Callable[[], None],
+        on_pause: Callable[[], None] | None = None,
         on_update: UpdateFn | None,
         callback_url: CallbackUrlFn | None,
         metrics: Metrics | None,
@@ -59,6 +62,8 @@ class Follower:
         self.provider = provider
         self.settings = settings
         self.pause = pause
+        self.batch = batch
+        self.on_pause = on_pause
         self.wake = wake  # the engine's wake-up, so work made due here starts at once
         self.on_update = on_update
         self.callback_url = callback_url
@@ -83,7 +88,7 @@ class Follower:
                 log.warning("task %s: create outcome unknown (%s); not re-sending", task.id, exc.detail)
                 return await self.uncertain(task, answered=answered)
             # Nothing was accepted (a 429, maintenance, no connection): safe to send again after the pause.
-            self.pause.begin(exc)
+            self.paused(exc)
             return await self.store.update(task.id, create_started_at=None, next_check_at=self.pause.until)
         except MalformedResponse as exc:
             log.warning("task %s: create answer unreadable (%s); not re-sending", task.id, exc.detail)
@@ -143,10 +148,9 @@ class Follower:
 
     # --- one due check ---------------------------------------------------------------------------
     async def check(self, task: Task) -> None:
-        fresh = await self.store.get(task.id)
-        if fresh is None or fresh.finished or fresh.id in self.creating:
+        """One due check of a task this process has claimed (so the row it got is current)."""
+        if task.finished or task.id in self.creating:
             return
-        task = fresh
         now = time.time()
         if task.state == TaskState.QUEUED:
             if task.create_started_at is not None:
@@ -188,72 +192,90 @@ class Follower:
     async def _reconcile_or_fail(self, task: Task, now: float) -> None:
         deadline = (task.submitted_at or task.created_at) + self.reconcile_window_s
         if now < deadline:
-            await self.store.update(task.id, next_check_at=deadline)
+            self.batch.add(task.id, {"next_check_at": deadline})
             return
         await self.finish(task, TaskState.FAILED, error_code="no-answer", error_message=messages.NO_ANSWER)
 
     async def _poll(self, task: Task, now: float) -> None:
-        assert task.provider_task_id is not None
+        provider_task_id = task.provider_task_id
+        assert provider_task_id is not None
+        # Counted with whatever this read leads to, in the same write.
+        task = replace(task, status_reads=task.status_reads + 1)
         try:
-            status = await self.provider.status(task.provider_task_id)
+            status = await self.provider.status(provider_task_id)
         except (RateLimited, ProviderUnavailable) as exc:
-            self.pause.begin(exc)
-            await self._after_trouble(task, self.pause.until)
+            self.paused(exc)
+            self._after_trouble(task, self.pause.until)
             return
         except NotFound as exc:
-            await self.fail(task, exc)
+            await self.fail(task, exc, status_reads=task.status_reads)
             return
         except AuthError:
-            await self._after_trouble(task, now + self.settings.poll_max_s)
+            self._after_trouble(task, now + self.settings.poll_max_s)
             return
         except ProviderError as exc:
             log.warning("task %s: status read failed: %s", task.id, exc.detail)
-            await self._after_trouble(task, now + self.interval(task))
+            self._after_trouble(task, now + self.interval(task))
             return
-        finally:
-            await self.store.increment(task.id, "status_reads")
         self.pause.answered()
         await self._record_answer(task, status, now)
 
     async def _record_answer(self, task: Task, status: TaskStatus, now: float) -> None:
+        reads = task.status_reads
         if status.state == "succeeded":
             await self.finish(
-                task, TaskState.SUCCEEDED, result_urls=status.result_urls, cost=status.cost, progress=100
+                task,
+                TaskState.SUCCEEDED,
+                result_urls=status.result_urls,
+                cost=status.cost,
+                progress=100,
+                status_reads=reads,
             )
         elif status.state == "failed":
             code = status.error_code or "failed"
             error = GenerationFailed(status.error_message or "", provider=self.provider.name, code=code)
             detail = f" — {status.error_message}" if status.error_message else ""
             await self.finish(
-                task, TaskState.FAILED, error_code=code, error_message=error.user_message + detail
+                task,
+                TaskState.FAILED,
+                error_code=code,
+                error_message=error.user_message + detail,
+                status_reads=reads,
             )
         else:
             progress = status.progress if status.progress is not None else task.progress
             moved = progress != task.progress or task.state != TaskState.RUNNING
             stalled = now - (task.last_progress_at or task.created_at) > self.settings.task_timeout_s
             if not moved and stalled:
-                await self.time_out(task)
+                await self.time_out(task, status_reads=reads)
                 return
-            task = await self.store.update(
-                task.id,
-                state=TaskState.RUNNING,
-                progress=progress,
-                last_checked_at=now,
-                last_progress_at=now if moved else task.last_progress_at,
-                poll_count=task.poll_count + 1,
-                next_check_at=now + self.interval(replace(task, progress=progress), now),
-            )
+            changes: TaskUpdate = {
+                "state": TaskState.RUNNING,
+                "progress": progress,
+                "last_checked_at": now,
+                "last_progress_at": now if moved else task.last_progress_at,
+                "poll_count": task.poll_count + 1,
+                "status_reads": reads,
+                "next_check_at": now + self.interval(replace(task, progress=progress), now),
+            }
+            self.batch.add(task.id, changes)
             if moved:
-                await self.notify(task)
+                await self.notify(replace(task, **changes))
 
-    async def _after_trouble(self, task: Task, next_check_at: float) -> None:
+    def _after_trouble(self, task: Task, next_check_at: float) -> None:
         """The provider could not be asked (an outage, a pause, an unreadable answer): that time does
         not count toward the stall timeout, so the clock of the last progress moves along with it."""
         now = time.time()
         unasked = max(0.0, now - (task.last_checked_at or task.submitted_at or now))
         since = min(now, (task.last_progress_at or task.created_at) + unasked)
-        await self.store.update(
-            task.id, last_checked_at=now, last_progress_at=since, next_check_at=next_check_at
+        self.batch.add(
+            task.id,
+            {
+                "last_checked_at": now,
+                "last_progress_at": since,
+                "next_check_at": next_check_at,
+                "status_reads": task.status_reads,
+            },
         )
 
     def interval(self, task: Task, now: float | None = None) -> float:
@@ -268,16 +290,32 @@ class Follower:
         return gap * random.uniform(0.9, 1.1)
 
     # --- endings ---------------------------------------------------------------------------------
-    async def time_out(self, task: Task) -> Task:
+    async def time_out(self, task: Task, *, status_reads: int | None = None) -> Task:
         message = messages.timeout_message(self.settings.task_timeout_s)
-        return await self.finish(task, TaskState.TIMED_OUT, error_message=message)
+        return await self.finish(
+            task, TaskState.TIMED_OUT, error_message=message, status_reads=status_reads or task.status_reads
+        )
 
-    async def fail(self, task: Task, exc: BotError, *, delivered: bool = False) -> Task:
+    async def fail(
+        self, task: Task, exc: BotError, *, delivered: bool = False, status_reads: int | None = None
+    ) -> Task:
         code = exc.code if isinstance(exc, ProviderError) else None
         log.info("task %s: failed: %s", task.id, exc)
         return await self.finish(
-            task, TaskState.FAILED, error_code=code, error_message=exc.user_message, delivered=delivered
+            task,
+            TaskState.FAILED,
+            error_code=code,
+            error_message=exc.user_message,
+            delivered=delivered,
+            status_reads=status_reads or task.status_reads,
         )
+
+    def paused(self, exc: ProviderError) -> None:
+        """The provider asked us to wait: here, and (through `on_pause`) in every other process."""
+        before = self.pause.until
+        self.pause.begin(exc)
+        if self.pause.until > before and self.on_pause is not None:
+            self.on_pause()
 
     async def finish(
         self, task: Task, ending: TaskState, *, delivered: bool = False, **fields: Unpack[TaskUpdate]

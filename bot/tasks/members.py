@@ -7,7 +7,11 @@ start and kept here. Only members who changed a default have a row, so this stay
 
 from __future__ import annotations
 
+import logging
+
 from ..store import Store, Strength, UserSettings
+
+log = logging.getLogger(__name__)
 
 
 class MemberSettings:
@@ -25,4 +29,15 @@ class MemberSettings:
     async def save(self, user_id: int, *, strength: Strength | None, remix: bool | None) -> UserSettings:
         saved = await self.store.save_user_settings(user_id, strength=strength, remix=remix)
         self._known[user_id] = saved
+        try:
+            await self.store.notify("settings", str(user_id))  # other processes read it again
+        except Exception as exc:
+            log.warning("settings of %s saved but not signalled to other processes (%s)", user_id, exc)
         return saved
+
+    async def reload(self, user_id: int | None) -> None:
+        """Another process changed a member's settings (None: maybe anyone's, after a reconnect)."""
+        if user_id is None:
+            await self.load()
+        else:
+            self._known[user_id] = await self.store.user_settings(user_id)

@@ -24,10 +24,17 @@ MAX_DELIVERY_BACKOFF_S = 300.0
 
 
 class Outbox:
-    def __init__(self, store: Store, post: PostFn, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        post: PostFn,
+        metrics: Metrics | None = None,
+        on_recorded: Callable[[Task], None] | None = None,
+    ) -> None:
         self.store = store
         self.post = post
         self.metrics = metrics
+        self.on_recorded = on_recorded  # e.g. tell the process holding the member's reply
         # Posted, but the store did not take the record yet: never posted again, recorded when it can.
         self._posted: dict[str, int | None] = {}
 
@@ -65,5 +72,7 @@ class Outbox:
         now = time.time()
         await self.store.update(task.id, delivered_at=now, result_message_id=message_id, delivery_error=None)
         del self._posted[task.id]
+        if self.on_recorded is not None:
+            self.on_recorded(task)
         if self.metrics and task.finished_at:
             self.metrics.delivery_seconds.observe(max(0.0, now - task.finished_at))

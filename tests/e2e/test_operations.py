@@ -64,20 +64,26 @@ async def test_daily_limits_say_when_they_reset(tmp_path: Path) -> None:
 
 
 async def test_health_and_metrics_of_the_running_bot(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    async with world(tmp_path, INSTANCE_NAME="bot-a") as w:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a measured thing")
         await w.discord.wait_for_answer(ask, lambda t: "posted" in t)
         async with aiohttp.ClientSession() as session:
             async with session.get(w.base_url + "/healthz") as response:
                 body = await response.json()
                 assert response.status == 200 and body["ok"] is True, body
+                assert (
+                    body["instance"] == "bot-a" and body["shards"]["ids"] == [0] and body["store"] == "sqlite"
+                )
             async with session.get(w.base_url + "/metrics") as response:
                 text = await response.text()
-        assert 'mjbot_tasks{state="succeeded"} 1.0' in text
-        assert 'mjbot_provider_requests_total{call="imagine",outcome="ok",provider="midapi"} 1.0' in text
-        assert "mjbot_status_reads_per_task_count 1.0" in text
-        assert "mjbot_delivery_seconds_count 1.0" in text
-        assert "mjbot_interaction_ack_seconds_count 1.0" in text
+        assert 'mjbot_tasks{state="succeeded",instance="bot-a"} 1.0' in text
+        assert (
+            'mjbot_provider_requests_total{call="imagine",outcome="ok",provider="midapi",instance="bot-a"} 1.0'
+            in text
+        )
+        assert 'mjbot_status_reads_per_task_count{instance="bot-a"} 1.0' in text
+        assert 'mjbot_delivery_seconds_count{instance="bot-a"} 1.0' in text
+        assert 'mjbot_interaction_ack_seconds_count{instance="bot-a"} 1.0' in text
         assert "mjbot_engine_lag_seconds" in text
         await w.discord.stop()  # Discord goes away: the gateway is gone
         async with aiohttp.ClientSession() as session:
