@@ -8,7 +8,7 @@ import pytest
 
 from bot.messages import timeout_message
 from bot.store import Task, TaskState
-from bot.tasks.schedule import DurationModel, pause_length, poll_gap, quantile
+from bot.tasks.schedule import DurationModel, Learned, pause_length, poll_gap, quantile
 
 BASE = Task(
     id="a1b2c3",
@@ -61,7 +61,7 @@ def test_without_progress_or_history_it_is_the_backoff_of_old() -> None:
     # A fresh process, or a kind never seen finishing: the same steps whether or not `now` is known.
     for polls, gap in [(0, 5.0), (2, 11.25), (9, 30.0)]:
         task = replace(BASE, poll_count=polls)
-        assert poll_gap(task, 1040.0, first=5, longest=30, callbacks=False, learned=()) == pytest.approx(gap)
+        assert poll_gap(task, 1040.0, first=5, longest=30, callbacks=False, learned=None) == pytest.approx(gap)
 
 
 def test_backoff_steps_are_jittered_so_tasks_started_together_spread() -> None:
@@ -73,7 +73,7 @@ def test_progress_predicts_the_finish_from_the_rate() -> None:
     # 20 s in and 40% done (a whole percent: 40.5% taken): 29.4 s to go; read just after it.
     task = replace(BASE, progress=40, poll_count=2)
     gap = poll_gap(task, 1020.0, first=5, longest=60, callbacks=False)
-    assert gap == pytest.approx(20 * 59.5 / 40.5 + 0.5)
+    assert gap == pytest.approx(20 * 59.5 / 40.5 + 0.25)  # a twentieth of POLL_FIRST_S after it
     # Targeted reads are not jittered: each already aims at its own moment.
     assert poll_gap(task, 1020.0, first=5, longest=60, callbacks=False, jitter=1.1) == gap
 
@@ -82,7 +82,7 @@ def test_a_far_prediction_is_read_short_of_and_refined() -> None:
     # 5 s in and 10% done: about 45 s to go, more than half of POLL_MAX_S: read at 85% of the way.
     task = replace(BASE, progress=10)
     assert poll_gap(task, 1005.0, first=5, longest=60, callbacks=False) == pytest.approx(
-        5 * 89.5 / 10.5 * 0.85
+        5 * 89.5 / 10.5 * 0.85 + 0.25
     )
     # ... and never beyond POLL_MAX_S.
     assert poll_gap(task, 1005.0, first=5, longest=30, callbacks=False) == 30.0
@@ -93,24 +93,23 @@ def test_an_imminent_finish_still_leaves_a_quarter_of_first() -> None:
     assert poll_gap(task, 1030.0, first=5, longest=30, callbacks=False) == 1.25
 
 
-LEARNED = tuple(float(s) for s in range(30, 51))  # recent tasks took 30..50 s
+LEARNED = Learned(low=32.0, high=49.0)  # recent tasks: 10% done by 32 s, 95% by 49 s
 
 
 def test_no_progress_with_history_waits_for_the_low_quantile() -> None:
     # First read at 5 s found nothing: the next is at the 10% quantile of recent durations (32 s).
     task = replace(BASE, poll_count=1)
-    assert quantile(LEARNED, 0.1) == 32.0
     assert poll_gap(task, 1005.0, first=5, longest=30, callbacks=False, learned=LEARNED) == 27.0
     # A long wait for it is still split at POLL_MAX_S.
     assert poll_gap(task, 1001.0, first=5, longest=30, callbacks=False, learned=LEARNED) == 30.0
 
 
 def test_no_progress_with_history_steps_tightly_through_the_bulk() -> None:
-    # Between the 10% (32 s) and 95% (49 s) quantiles: a tenth of that span, 1.7 s, a read.
+    # Between the 10% (32 s) and 95% (49 s) quantiles: a twelfth of that span a read.
     task = replace(BASE, poll_count=2)
     for elapsed in (32.0, 40.0, 48.0):
         gap = poll_gap(task, 1000 + elapsed, first=5, longest=30, callbacks=False, learned=LEARNED)
-        assert gap == pytest.approx(1.7)
+        assert gap == pytest.approx(17 / 12)
 
 
 def test_no_progress_past_the_bulk_backs_off() -> None:
@@ -119,32 +118,44 @@ def test_no_progress_past_the_bulk_backs_off() -> None:
         poll_gap(task, 1000 + elapsed, first=5, longest=30, callbacks=False, learned=LEARNED)
         for elapsed in (50.0, 60.0, 100.0, 200.0)
     ]
-    assert gaps == pytest.approx([1.7, 5.5, 25.5, 30.0])
+    assert gaps == pytest.approx([17 / 12, 5.5, 25.5, 30.0])
 
 
 def test_a_tight_history_never_reads_faster_than_a_quarter_of_first() -> None:
-    tight = (40.0,) * 10
+    tight = Learned(low=40.0, high=41.0)
     task = replace(BASE, poll_count=2)
     assert poll_gap(task, 1040.0, first=5, longest=30, callbacks=False, learned=tight) == 1.25
+
+
+def test_learned_quantiles_spread_each_duration_over_what_the_reads_bracket() -> None:
+    exact = [(float(d), float(d)) for d in range(30, 51)]
+    assert quantile(exact, 0.1) == pytest.approx(32.0, abs=1e-6)
+    # Known only as "done by the first read at 32 s, after the one at 5 s": spread over 5..32, so a
+    # task seen that late does not pull the learned start later (nor, from one task, to 5 s).
+    assert quantile([(5.0, 32.0), *exact[5:]], 0.05) == pytest.approx(5 + 27 * 0.05 * 17, abs=1e-6)
 
 
 def test_duration_model_learns_per_provider_and_kind_once_it_has_enough() -> None:
     model = DurationModel(size=3, min_samples=2)
     imagine = replace(BASE, kind="imagine", submitted_at=1000.0)
-    model.record(replace(imagine, last_checked_at=1038.0), 1042.0)  # done between 38 s and 42 s: 40
-    assert model.learned(imagine) == ()
-    model.record(replace(imagine, last_checked_at=None), 1030.0)  # one read only: half of it
-    assert model.learned(imagine) == (15.0, 40.0)
-    assert model.learned(replace(imagine, kind="upscale")) == ()
-    assert model.learned(replace(imagine, provider="vtrix")) == ()
-    for end in (1050.0, 1060.0):
-        model.record(imagine, end)
-    assert model.learned(imagine) == (15.0, 25.0, 30.0)  # the first (40 s) made way: newest `size` kept
+    model.record(replace(imagine, last_checked_at=1038.0), 1042.0)  # done between 38 s and 42 s
+    assert model.learned(imagine) is None
+    model.record(replace(imagine, last_checked_at=1040.0), 1040.0)  # done at 40 s exactly
+    learned = model.learned(imagine)
+    assert learned is not None and 38.0 < learned.low < 40.0 < learned.high < 42.0
+    assert model.learned(replace(imagine, kind="upscale")) is None
+    assert model.learned(replace(imagine, provider="vtrix")) is None
+    for end in (1020.0, 1020.0, 1020.0):  # the provider got faster: only the newest `size` count
+        model.record(replace(imagine, last_checked_at=end), end)
+    assert model.learned(imagine) == Learned(pytest.approx(20.0), pytest.approx(20.0))  # type: ignore[arg-type]
 
 
 def test_with_callbacks_polling_is_the_safety_net() -> None:
     assert poll_gap(BASE, None, first=5, longest=30, callbacks=True) == 30.0
     assert poll_gap(replace(BASE, poll_count=9), None, first=5, longest=30, callbacks=True) == 60.0
+    # With history, not before the callback is overdue: 1.25 x the 95% quantile (49 s) from submit.
+    late = poll_gap(BASE, 1005.0, first=5, longest=30, callbacks=True, learned=LEARNED)
+    assert late == pytest.approx(49 * 1.25 - 5)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..providers.errors import ProviderError
 from ..store import Task
@@ -38,12 +39,18 @@ NEAR_FLOOR = 0.25
 LOW_Q, HIGH_Q = 0.1, 0.95
 # Tight reads through the learned bulk: this many steps between the two quantiles. The knob between
 # reads and lateness: ten keeps p95 lateness near 5% of a task's length (see bench/README.md).
-BULK_STEPS = 10
+BULK_STEPS = 12
 # A predicted finish further off than this share of POLL_MAX_S is read short of it (at REFINE_AT of
 # the way) and predicted again: early progress figures are coarse (whole percents, uneven steps), and
 # a guess made near the end is close.
 REFINE_BEYOND = 0.5
 REFINE_AT = 0.85
+# A predicted read lands this share of POLL_FIRST_S after the predicted finish, so that a prediction a
+# hair early does not cost a read and a wait. A share, like every constant here, so the schedule
+# scales with the settings.
+MARGIN = 0.05
+# With callbacks, the safety-net read waits until a callback is this much overdue (x the high quantile).
+CALLBACK_OVERDUE = 1.25
 
 
 def poll_gap(
@@ -53,25 +60,28 @@ def poll_gap(
     first: float,
     longest: float,
     callbacks: bool,
-    learned: Sequence[float] = (),
+    learned: Learned | None = None,
     jitter: float = 1.0,
 ) -> float:
     """The gap to the next status read (see the module docstring for the order of evidence).
 
-    `learned` is the sorted sample of recent durations for the task's provider and kind (empty: none
-    yet). `jitter` (about 1) spreads blind backoff steps so tasks started together do not read
+    `learned` is what recent tasks of the same provider and kind took (None: not enough known yet). `jitter` (about 1) spreads blind backoff steps so tasks started together do not read
     together; targeted reads are not jittered, since each already aims at its own moment.
     With callbacks on, polling is only the safety net, so it backs off further (up to 4x `longest`).
     """
     backoff = min(longest, first * (1.5**task.poll_count))
     if callbacks:
-        return min(longest * 4, max(backoff * 2, longest)) * jitter
+        safety_net = max(backoff * 2, longest)
+        if learned is not None and now is not None:
+            # Not before the callback is overdue: a quarter past what nearly every recent task took.
+            safety_net = max(safety_net, learned.high * CALLBACK_OVERDUE - _elapsed(task, now))
+        return min(longest * 4, safety_net) * jitter
     if now is None:
         return backoff * jitter
     floor = first * NEAR_FLOOR
-    elapsed = now - (task.submitted_at or task.created_at)
+    elapsed = _elapsed(task, now)
     if 0 < task.progress < 100 and elapsed > 0:
-        return _clamp(_from_progress(elapsed, task.progress, longest), floor, longest)
+        return _clamp(_from_progress(elapsed, task.progress, longest) + first * MARGIN, floor, longest)
     if learned:
         return _clamp(_from_learned(elapsed, learned, floor), floor, longest)
     return backoff * jitter
@@ -83,12 +93,12 @@ def _from_progress(elapsed: float, progress: int, longest: float) -> float:
     remaining = elapsed * (100 - progress - 0.5) / (progress + 0.5)
     if remaining > REFINE_BEYOND * longest:
         return remaining * REFINE_AT
-    return remaining + 0.5
+    return remaining
 
 
-def _from_learned(elapsed: float, learned: Sequence[float], floor: float) -> float:
+def _from_learned(elapsed: float, learned: Learned, floor: float) -> float:
     """Wait for the low quantile, step tightly through the bulk, back off past it."""
-    low, high = quantile(learned, LOW_Q), quantile(learned, HIGH_Q)
+    low, high = learned.low, learned.high
     step = max(floor, (high - low) / BULK_STEPS)
     if elapsed < low - floor:
         return low - elapsed
@@ -98,16 +108,51 @@ def _from_learned(elapsed: float, learned: Sequence[float], floor: float) -> flo
     return max(step, (elapsed - high) / 2)
 
 
+def _elapsed(task: Task, now: float) -> float:
+    return now - (task.submitted_at or task.created_at)
+
+
 def _clamp(value: float, low: float, high: float) -> float:
     return min(high, max(low, value))
 
 
-def quantile(ordered: Sequence[float], q: float) -> float:
-    """The q-quantile of a sorted, non-empty sample, interpolated between neighbours."""
-    position = q * (len(ordered) - 1)
-    below = int(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+@dataclass(frozen=True)
+class Learned:
+    """Recent durations of one provider and kind, as the schedule uses them."""
+
+    low: float  # the LOW_Q quantile, seconds from submit
+    high: float  # the HIGH_Q quantile
+
+
+Bracket = tuple[float, float]  # a task finished between these two times (seconds from submit)
+
+
+def quantile(brackets: Sequence[Bracket], q: float) -> float:
+    """The q-quantile of durations each known only to lie within a bracket, spread evenly across it.
+
+    Reads only bracket a finish, and how widely depends on the schedule itself: a task done before
+    the first targeted read is only known to be done by then. Taking either end of such a bracket
+    would drag the learned quantiles (and with them the reads) ever earlier or ever later; spread
+    evenly, a low quantile settles where that share of tasks really has finished.
+    """
+    low, high = min(a for a, _ in brackets), max(b for _, b in brackets)
+    for _ in range(40):  # bisection to well under a millisecond
+        middle = (low + high) / 2
+        if _share_done(brackets, middle) < q:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def _share_done(brackets: Sequence[Bracket], at: float) -> float:
+    done = 0.0
+    for start, end in brackets:
+        if end <= at:
+            done += 1
+        elif start < at:
+            done += (at - start) / (end - start)
+    return done / len(brackets)
 
 
 class DurationModel:
@@ -117,31 +162,28 @@ class DurationModel:
     few dozen recent figures follow the provider's current speed better than a long history would.
     """
 
-    def __init__(self, size: int = 50, min_samples: int = 8) -> None:
+    def __init__(self, size: int = 20, min_samples: int = 8) -> None:
         self.size = size
         self.min_samples = min_samples
-        self._recent: dict[tuple[str, str], deque[float]] = {}
-        self._sorted: dict[tuple[str, str], tuple[float, ...]] = {}
+        self._recent: dict[tuple[str, str], deque[Bracket]] = {}
+        self._learned: dict[tuple[str, str], Learned] = {}
 
     def record(self, task: Task, now: float) -> None:
-        """A task succeeded at `now`: remember how long it took."""
+        """A task was seen succeeded at `now`: it finished after the read before (or its submit)."""
         started = task.submitted_at or task.created_at
-        # It finished between the last read that saw it running and this one: take the middle. The
-        # bracket is one tight step for most tasks; recording the end instead would make every
-        # duration look a read later, and the first read would creep later with each task.
         before = max(started, task.last_checked_at or started)
-        seconds = (before + now) / 2 - started
-        if seconds <= 0:
+        if now <= started:
             return
         key = (task.provider, task.kind)
         recent = self._recent.setdefault(key, deque(maxlen=self.size))
-        recent.append(seconds)
-        self._sorted[key] = tuple(sorted(recent))
+        recent.append((before - started, now - started))
+        if len(recent) >= self.min_samples:
+            # Worked out once per finished task, not per read: reads far outnumber finishes.
+            self._learned[key] = Learned(quantile(recent, LOW_Q), quantile(recent, HIGH_Q))
 
-    def learned(self, task: Task) -> tuple[float, ...]:
-        """The sorted recent durations for the task's provider and kind; empty until enough are known."""
-        ordered = self._sorted.get((task.provider, task.kind), ())
-        return ordered if len(ordered) >= self.min_samples else ()
+    def learned(self, task: Task) -> Learned | None:
+        """What recent tasks of this provider and kind took; None until `min_samples` finished."""
+        return self._learned.get((task.provider, task.kind))
 
 
 def pause_length(retry_after: float | None, streak: int, longest: float) -> float:
