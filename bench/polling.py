@@ -52,9 +52,9 @@ from tests.helpers import make_settings
 NAME = "polling"
 SCALE = 5.0  # simulated seconds per real second
 KINDS: dict[TaskKind, tuple[float, float]] = {"upscale": (20, 32), "vary": (30, 48), "imagine": (38, 60)}
-TASKS = 80
-WARMUP = 35
-ARRIVAL_S = 2.0  # one task every 2 s (simulated)
+TASKS = 95
+WARMUP = 45
+ARRIVAL_S = 1.6  # one task every 1.6 s (simulated)
 FIRST_S, MAX_S = 5.0, 30.0  # the bot's defaults for POLL_FIRST_S / POLL_MAX_S
 FIXED = (1, 2, 3, 5, 10)
 WAKE_EVERY_S = 0.02  # real seconds; see _keep_waking

@@ -61,7 +61,9 @@ def test_without_progress_or_history_it_is_the_backoff_of_old() -> None:
     # A fresh process, or a kind never seen finishing: the same steps whether or not `now` is known.
     for polls, gap in [(0, 5.0), (2, 11.25), (9, 30.0)]:
         task = replace(BASE, poll_count=polls)
-        assert poll_gap(task, 1040.0, first=5, longest=30, callbacks=False, learned=None) == pytest.approx(gap)
+        assert poll_gap(task, 1040.0, first=5, longest=30, callbacks=False, learned=None) == pytest.approx(
+            gap
+        )
 
 
 def test_backoff_steps_are_jittered_so_tasks_started_together_spread() -> None:
@@ -93,7 +95,7 @@ def test_an_imminent_finish_still_leaves_a_quarter_of_first() -> None:
     assert poll_gap(task, 1030.0, first=5, longest=30, callbacks=False) == 1.25
 
 
-LEARNED = Learned(low=32.0, high=49.0)  # recent tasks: 10% done by 32 s, 95% by 49 s
+LEARNED = Learned(low=32.0, high=49.0, step=1.5)  # 10% done by 32 s, 95% by 49 s; a 1.5 s step
 
 
 def test_no_progress_with_history_waits_for_the_low_quantile() -> None:
@@ -105,24 +107,24 @@ def test_no_progress_with_history_waits_for_the_low_quantile() -> None:
 
 
 def test_no_progress_with_history_steps_tightly_through_the_bulk() -> None:
-    # Between the 10% (32 s) and 95% (49 s) quantiles: a twelfth of that span a read.
+    # From the 10% quantile (32 s) to a quarter of the bulk past the 95% one (53.25 s): the step.
     task = replace(BASE, poll_count=2)
-    for elapsed in (32.0, 40.0, 48.0):
+    for elapsed in (32.0, 40.0, 53.0):
         gap = poll_gap(task, 1000 + elapsed, first=5, longest=30, callbacks=False, learned=LEARNED)
-        assert gap == pytest.approx(17 / 12)
+        assert gap == 1.5
 
 
 def test_no_progress_past_the_bulk_backs_off() -> None:
     task = replace(BASE, poll_count=9)
     gaps = [
         poll_gap(task, 1000 + elapsed, first=5, longest=30, callbacks=False, learned=LEARNED)
-        for elapsed in (50.0, 60.0, 100.0, 200.0)
+        for elapsed in (54.0, 63.25, 100.0, 200.0)
     ]
-    assert gaps == pytest.approx([17 / 12, 5.5, 25.5, 30.0])
+    assert gaps == pytest.approx([1.5, 5.0, 23.375, 30.0])
 
 
 def test_a_tight_history_never_reads_faster_than_a_quarter_of_first() -> None:
-    tight = Learned(low=40.0, high=41.0)
+    tight = Learned(low=40.0, high=41.0, step=0.1)
     task = replace(BASE, poll_count=2)
     assert poll_gap(task, 1040.0, first=5, longest=30, callbacks=False, learned=tight) == 1.25
 
@@ -133,6 +135,16 @@ def test_learned_quantiles_spread_each_duration_over_what_the_reads_bracket() ->
     # Known only as "done by the first read at 32 s, after the one at 5 s": spread over 5..32, so a
     # task seen that late does not pull the learned start later (nor, from one task, to 5 s).
     assert quantile([(5.0, 32.0), *exact[5:]], 0.05) == pytest.approx(5 + 27 * 0.05 * 17, abs=1e-6)
+
+
+def test_duration_model_steps_by_the_middle_half_of_recent_durations() -> None:
+    model = DurationModel()
+    task = replace(BASE, submitted_at=1000.0)
+    for seconds in range(30, 51):  # each seen exactly when it finished (a callback, say)
+        model.record(replace(task, last_checked_at=1000.0 + seconds), 1000.0 + seconds)
+    learned = model.learned(task)
+    assert learned is not None
+    assert learned.step == pytest.approx((45 - 35) / 6, abs=1e-6)  # interquartile range / 6
 
 
 def test_duration_model_learns_per_provider_and_kind_once_it_has_enough() -> None:
@@ -147,7 +159,7 @@ def test_duration_model_learns_per_provider_and_kind_once_it_has_enough() -> Non
     assert model.learned(replace(imagine, provider="vtrix")) is None
     for end in (1020.0, 1020.0, 1020.0):  # the provider got faster: only the newest `size` count
         model.record(replace(imagine, last_checked_at=end), end)
-    assert model.learned(imagine) == Learned(pytest.approx(20.0), pytest.approx(20.0))  # type: ignore[arg-type]
+    assert model.learned(imagine) == Learned(20.0, 20.0, 0.0)
 
 
 def test_with_callbacks_polling_is_the_safety_net() -> None:

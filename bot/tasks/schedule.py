@@ -34,12 +34,14 @@ DEFAULT_PAUSE_S = 5.0
 # Targeted reads (a predicted finish, the learned bulk) may come this much sooner than POLL_FIRST_S:
 # there is a reason to expect the result then, unlike a blind backoff step.
 NEAR_FLOOR = 0.25
-# The learned schedule: the first read at this quantile of recent durations (a low one, so few tasks
-# finish before it), tight reads up to the high one, then a backoff.
+# The learned schedule: the first read at the LOW_Q quantile of recent durations (a low one, so few
+# tasks finish before it), then tight reads up to the HIGH_Q one and a little past it, then a backoff.
 LOW_Q, HIGH_Q = 0.1, 0.95
-# Tight reads through the learned bulk: this many steps between the two quantiles. The knob between
-# reads and lateness: ten keeps p95 lateness near 5% of a task's length (see bench/README.md).
-BULK_STEPS = 12
+# The tight step is the interquartile range over STEP_SPLIT: the middle half of recent tasks gets that
+# many reads. The knob between reads and lateness (see bench/README.md); the interquartile range, not
+# the whole spread, because a few tasks seen only roughly (read on a wide backoff) widen the tails of
+# what is learned far more than its middle.
+STEP_SPLIT = 6
 # A predicted finish further off than this share of POLL_MAX_S is read short of it (at REFINE_AT of
 # the way) and predicted again: early progress figures are coarse (whole percents, uneven steps), and
 # a guess made near the end is close.
@@ -99,13 +101,15 @@ def _from_progress(elapsed: float, progress: int, longest: float) -> float:
 def _from_learned(elapsed: float, learned: Learned, floor: float) -> float:
     """Wait for the low quantile, step tightly through the bulk, back off past it."""
     low, high = learned.low, learned.high
-    step = max(floor, (high - low) / BULK_STEPS)
+    step = max(floor, learned.step)
     if elapsed < low - floor:
         return low - elapsed
-    if elapsed < high:
+    # A few recent tasks cannot pin the high quantile down: keep the step a little past it.
+    past = high + (high - low) / 4
+    if elapsed < past:
         return step
-    # Outliving every recent task: back off, by half the time past the bulk so far.
-    return max(step, (elapsed - high) / 2)
+    # Outliving nearly every recent task: back off, by half the time past the bulk so far.
+    return max(step, (elapsed - past) / 2)
 
 
 def _elapsed(task: Task, now: float) -> float:
@@ -122,6 +126,7 @@ class Learned:
 
     low: float  # the LOW_Q quantile, seconds from submit
     high: float  # the HIGH_Q quantile
+    step: float  # the interquartile range over STEP_SPLIT
 
 
 Bracket = tuple[float, float]  # a task finished between these two times (seconds from submit)
@@ -179,7 +184,10 @@ class DurationModel:
         recent.append((before - started, now - started))
         if len(recent) >= self.min_samples:
             # Worked out once per finished task, not per read: reads far outnumber finishes.
-            self._learned[key] = Learned(quantile(recent, LOW_Q), quantile(recent, HIGH_Q))
+            spread = quantile(recent, 0.75) - quantile(recent, 0.25)
+            self._learned[key] = Learned(
+                quantile(recent, LOW_Q), quantile(recent, HIGH_Q), spread / STEP_SPLIT
+            )
 
     def learned(self, task: Task) -> Learned | None:
         """What recent tasks of this provider and kind took; None until `min_samples` finished."""
