@@ -51,8 +51,9 @@ REFINE_AT = 0.85
 # hair early does not cost a read and a wait. A share, like every constant here, so the schedule
 # scales with the settings.
 MARGIN = 0.05
-# With callbacks, the safety-net read waits until a callback is this much overdue (x the high quantile).
-CALLBACK_OVERDUE = 1.25
+# With callbacks, the safety-net read waits until a callback is overdue: this times the high quantile,
+# which is generous because a callback read brackets a finish only from the read before it.
+CALLBACK_OVERDUE = 1.5
 
 
 def poll_gap(
@@ -75,7 +76,7 @@ def poll_gap(
     if callbacks:
         safety_net = max(backoff * 2, longest)
         if learned is not None and now is not None:
-            # Not before the callback is overdue: a quarter past what nearly every recent task took.
+            # Not before the callback is overdue: half again what nearly every recent task took.
             safety_net = max(safety_net, learned.high * CALLBACK_OVERDUE - _elapsed(task, now))
         return min(longest * 4, safety_net) * jitter
     if now is None:
