@@ -1,20 +1,41 @@
-"""`make bench` / `python -m bench [ack|polling|scale]`: run the benchmarks."""
+"""`make bench` / `python -m bench [name ...] [--runs N]`: run the benchmarks, one table each.
+
+A benchmark is a module in this package with `NAME`, `TITLE`, `measure()` and `rows()` (see
+`bench/common.py`); adding one is one line in `BENCHMARKS`.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
-NAMES = ("ack", "polling", "scale")
+from bench.common import run_benchmark
+
+BENCHMARKS = (
+    "ack",
+    "polling",
+    "scale",
+)
 
 
-def main() -> int:
-    chosen = sys.argv[1:] or list(NAMES)
-    for name in chosen:
-        if name not in NAMES:
-            print(f"unknown benchmark {name!r}; choose from {', '.join(NAMES)}", file=sys.stderr)
-            return 2
-        importlib.import_module(f"bench.{name}").main()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"any of {', '.join(BENCHMARKS)} (default all)"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per benchmark; the table shows medians")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown or args.runs < 1:
+        parser.error(
+            f"unknown benchmark {unknown}; choose from {', '.join(BENCHMARKS)}" if unknown else "--runs >= 1"
+        )
+    missed = 0
+    for name in args.names or BENCHMARKS:
+        rows = run_benchmark(importlib.import_module(f"bench.{name}"), args.runs)  # type: ignore[arg-type]
+        missed += sum(1 for row in rows if row.meets is False)
+    print(f"\n{missed} goal{'s' if missed != 1 else ''} missed" if missed else "\nevery goal met")
     return 0
 
 

@@ -26,6 +26,8 @@ class FakeMidapi(FakeProviderServer):
         self.maintenance = False
         self.feature_disabled = False
         self.forced_code: int | None = None  # every create answers this body code
+        # Off: every running task reports 0% until it is done, as providers without progress do.
+        self.reports_progress = True
         super().__init__(**kwargs)
 
     def add_routes(self, app: web.Application) -> None:
@@ -160,7 +162,7 @@ class FakeMidapi(FakeProviderServer):
             "errorMessage": None,
             "createTime": int(task.created_at * 1000),
             "completeTime": None,
-            "progress": f"{task.progress(now)}%",
+            "progress": f"{task.progress(now) if self.reports_progress else 0}%",
         }
         if task.finished(now):
             data["completeTime"] = int(now * 1000)

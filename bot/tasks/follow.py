@@ -32,7 +32,7 @@ from ..providers.errors import (
 )
 from ..store import DEFAULT_STRENGTH, Store, Task, TaskState, TaskUpdate
 from .batch import WriteBatch
-from .schedule import ProviderPause, poll_gap
+from .schedule import DurationModel, ProviderPause, poll_gap
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class Follower:
         # Creates in flight in this process, and callbacks that arrived before their create returned.
         self.creating: set[str] = set()
         self.early_callbacks: set[str] = set()
+        self.durations = DurationModel()  # how long recent tasks took: the schedule without progress
 
     # --- creating at the provider ----------------------------------------------------------------
     async def create(self, task: Task, *, answered: bool = False) -> Task:
@@ -223,6 +224,7 @@ class Follower:
     async def _record_answer(self, task: Task, status: TaskStatus, now: float) -> None:
         reads = task.status_reads
         if status.state == "succeeded":
+            self.durations.record(task, now)
             await self.finish(
                 task,
                 TaskState.SUCCEEDED,
@@ -280,14 +282,15 @@ class Follower:
 
     def interval(self, task: Task, now: float | None = None) -> float:
         settings = self.settings
-        gap = poll_gap(
+        return poll_gap(
             task,
             now,
             first=settings.poll_first_s,
             longest=settings.poll_max_s,
             callbacks=self.callback_url is not None,
+            learned=self.durations.learned(task),
+            jitter=random.uniform(0.9, 1.1),
         )
-        return gap * random.uniform(0.9, 1.1)
 
     # --- endings ---------------------------------------------------------------------------------
     async def time_out(self, task: Task, *, status_reads: int | None = None) -> Task:
