@@ -244,6 +244,9 @@ class TaskService:
             fresh = await self.store.get(task.id)
             raise BotError(messages.cannot_cancel(fresh or task))
         log.info("task %s: cancelled by its member (%s)", task.id, "after sending" if was_sent else "unsent")
+        # The task's own private reply (perhaps not the one this cancel came from) says so too, and
+        # loses its Cancel button.
+        await self.engine.follower.notify(cancelled)
         await self.engine.follower.promote(actor.user_id)  # its slot goes to the next in the queue
         return messages.cancelled(cancelled, was_sent=was_sent)
 
