@@ -50,6 +50,11 @@ async def test_over_the_limit_requests_wait_in_order_and_start_by_themselves(tmp
             final = await w.discord.wait_for_answer(interaction, lambda t: "posted" in t)
             assert "done — posted: https://discord.com/channels/" in final
             assert labels(interaction.original or {}) == []
+        # The third reply, edit by edit: waiting second, then first, then posted.
+        seen = [rev["content"] for rev in (asks[2].original or {})["revisions"] if rev["content"]]
+        steps = ["number 2 in your queue", "number 1 in your queue", "done — posted"]
+        at = [next(n for n, text in enumerate(seen) if step in text) for step in steps]
+        assert at == sorted(at), seen
 
         prompts = [call.body["prompt"] for call in w.provider.calls("imagine")]
         assert prompts == [f"study number {n}" for n in (1, 2, 3)]
