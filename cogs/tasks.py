@@ -126,7 +126,7 @@ class Tasks(commands.Cog):
         channel_id = interaction.channel_id
         if channel_id is None:
             raise app_commands.CheckFailure(messages.NOT_ALLOWED)
-        message = await self.bot.services.deliverer.show(task, channel_id)
+        message = await self.bot.services.deliverer.show(task, channel_id, interaction.guild_id)
         await interaction.edit_original_response(content=messages.shown(task, message.jump_url))
 
     @app_commands.command(name="task", description="One of your tasks in detail")

@@ -1,191 +1,223 @@
 """`make demo`: the whole product offline.
 
-Starts the loopback Discord, a loopback Vtrix provider and the real bot (`python -m bot`), plays a
-scripted session (an /imagine, V2 by a second member, a remix, a failure, /tasks), prints a readable
-transcript and writes an HTML transcript with the images and buttons to `demo-out/transcript.html`.
+Starts the loopback Discord, a loopback provider and the real bot (`python -m bot`), twice: once on
+midapi (a grid, U1–U4 and an upscale, variations, a member's queue, Cancel, lineage in /task, /show,
+a failure told privately) and once on Vtrix (variation strength from /settings and from /vary, the
+remix editor). Prints a readable transcript and writes `demo-out/transcript.html`: one self-contained
+page with the images, the buttons, the remix editor and every edit of each private reply.
 No token, no key, no network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import html
 import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .discord import Interaction, User
+from .discord import Channel, Interaction, User
+from .transcript import Message, Transcript
 from .world import World, world
 
 OUT = Path(__file__).resolve().parents[1] / "demo-out"
+WAIT_S = 40.0
+# Long enough for the private replies to show progress on the way (they are edited every 1.5 s).
+DURATION_S = 4.0
+POLL_FIRST_S, POLL_MAX_S = "0.5", "1"
 
 
-class Transcript:
-    def __init__(self, w: World) -> None:
-        self.w = w
-        self.entries: list[dict[str, Any]] = []
-        self.names = {w.alice.id: "alice", w.bob.id: "bob", w.admin.id: "admin", w.discord.bot.id: "MJBot"}
-
-    def readable(self, text: str) -> str:
-        return re.sub(r"<@!?(\d+)>", lambda m: "@" + self.names.get(m.group(1), m.group(1)), text)
-
-    def say(self, who: User, action: str) -> None:
-        line = f"{who.name} {action}"
-        print(f"\n▶ {line}")
-        self.entries.append({"kind": "action", "who": who.name, "text": action})
-
-    def private(self, who: User, text: str, interaction: Interaction | None = None) -> None:
-        print(f"   (only {who.name} sees) {self.readable(text)}")
-        self.entries.append({"kind": "ephemeral", "who": who.name, "text": text, "interaction": interaction})
-
-    def post(self, message: dict[str, Any]) -> None:
-        buttons = [
-            b.get("label") or (b.get("emoji") or {}).get("name")
-            for r in message["components"]
-            for b in r["components"]
-        ]
-        images = len(message["attachments"])
-        print(f"   #{self.w.channel.name} MJBot: {self.readable(message['content'])}")
-        if images or buttons:
-            print(
-                f"      [{images} image{'s' if images != 1 else ''}] " + " ".join(f"[{b}]" for b in buttons)
-            )
-        self.entries.append({"kind": "post", "message": message, "buttons": buttons})
-
-    def write_html(self, path: Path) -> None:
-        parts = []
-        for entry in self.entries:
-            if entry["kind"] == "action":
-                parts.append(
-                    f'<div class="action"><b>{html.escape(entry["who"])}</b> {html.escape(entry["text"])}</div>'
-                )
-            elif entry["kind"] == "ephemeral":
-                # The reply as it ended: the bot edits it as the task moves (queued → posted).
-                final = entry["interaction"].visible_text() if entry["interaction"] else entry["text"]
-                entry = {**entry, "text": final or entry["text"]}
-                parts.append(
-                    f'<div class="msg eph"><div class="who">MJBot <span class="tag">Only {html.escape(entry["who"])} can see this</span></div>'
-                    f"<div>{self.markup(entry['text'])}</div></div>"
-                )
-            else:
-                message = entry["message"]
-                images = "".join(
-                    f'<img src="data:{a["content_type"]};base64,{base64.b64encode(a["data"]).decode()}" alt="{html.escape(a["filename"])}">'
-                    for a in message["attachments"]
-                )
-                buttons = "".join(
-                    f'<span class="btn" title="{"re-roll" if b == "🔄" else b}">{html.escape(b)}</span>'
-                    for b in entry["buttons"]
-                )
-                parts.append(
-                    f'<div class="msg"><div class="who">MJBot <span class="tag bot">BOT</span></div>'
-                    f'<div>{self.markup(message["content"])}</div><div class="grid">{images}</div><div class="buttons">{buttons}</div></div>'
-                )
-        page = PAGE.replace("{body}", "\n".join(parts))
-        path.write_text(page, encoding="utf-8")
-
-    def markup(self, text: str) -> str:
-        text = html.escape(self.readable(text))
-        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-        text = re.sub(r"^-# (.*)$", r"<small>\1</small>", text, flags=re.M)
-        return text.replace("\n", "<br>")
+def task_id(text: str) -> str:
+    found = re.search(r"`([a-z0-9]{6})`", text)
+    assert found, f"no task id in {text!r}"
+    return found.group(1)
 
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>MJBot demo transcript</title><style>
-body{background:#313338;color:#dbdee1;font:15px/1.4 system-ui,sans-serif;max-width:820px;margin:24px auto}
-h1{font-size:20px}.action{color:#949ba4;margin:18px 0 4px}.msg{background:#2b2d31;border-radius:8px;padding:10px 14px;margin:6px 0}
-.eph{border-left:3px solid #5865f2}.who{font-weight:600;color:#f2f3f5;margin-bottom:4px}.tag{font-size:11px;background:#4e5058;border-radius:3px;padding:1px 5px;margin-left:6px;font-weight:400}
-.tag.bot{background:#5865f2}.grid{display:grid;grid-template-columns:repeat(2,220px);gap:4px;margin-top:8px}.grid img{width:220px;height:220px;border-radius:4px}
-.buttons{margin-top:8px;display:flex;flex-wrap:wrap;gap:6px;max-width:460px}.btn{background:#4e5058;color:#fff;border-radius:4px;padding:4px 14px;font-size:14px}
-code{background:#1e1f22;padding:1px 4px;border-radius:3px}small{color:#949ba4}
-</style></head><body><h1>MJBot — a scripted session against the loopback Discord and provider</h1>
-{body}
-</body></html>"""
+class Session:
+    """The scripted members of one world, writing into the transcript as they go."""
+
+    def __init__(self, w: World, t: Transcript) -> None:
+        self.w, self.t, self.discord = w, t, w.discord
+
+    async def reply(
+        self, who: User, interaction: Interaction, check: Callable[[str], bool] = lambda s: "`" in s
+    ) -> str:
+        text = await self.discord.wait_for_answer(interaction, check, timeout=WAIT_S)
+        self.t.private(who, interaction)
+        return text
+
+    async def until(self, interaction: Interaction, words: str) -> str:
+        """Until the private reply says `words` (its edits are all kept for the page)."""
+        return await self.discord.wait_for_answer(interaction, lambda s: words in s, timeout=WAIT_S)
+
+    async def command(
+        self, who: User, command: str, channel: Channel | None = None, **options: Any
+    ) -> Interaction:
+        shown = " ".join(f"{k}: {v}" for k, v in options.items())
+        self.t.say(who, f"used `/{command}{' ' + shown if shown else ''}`")
+        return await self.discord.slash(who, channel or self.w.channel, command, **options)
+
+    async def press(self, who: User, message: Message, label: str, whose: str) -> Interaction:
+        self.t.say(who, f"pressed **{label}** under {whose}")
+        return await self.discord.press(who, message, label)
+
+    async def post(self, task: str, channel: Channel | None = None) -> Message:
+        message = await self.discord.wait_for_message(
+            channel or self.w.channel,
+            lambda m: f"-# `{task}`" in m["content"] and bool(m["attachments"]),
+            WAIT_S,
+        )
+        self.t.post(message)
+        return message
+
+    async def made(self, who: User, interaction: Interaction, channel: Channel | None = None) -> Message:
+        """A request through to its post, with the private reply followed to 'posted'."""
+        task = task_id(await self.discord.wait_for_answer(interaction, lambda s: "`" in s, timeout=WAIT_S))
+        await self.until(interaction, "posted")
+        self.t.private(who, interaction)
+        return await self.post(task, channel)
 
 
-async def answer(
-    w: World, t: Transcript, who: User, interaction: Interaction, check: Any = lambda text: "`" in text
-) -> str:
-    text = await w.discord.wait_for_answer(interaction, check, timeout=20)
-    t.private(who, text, interaction)
-    return text
+async def midapi_part(w: World, t: Transcript) -> None:
+    s, alice, bob = Session(w, t), w.alice, w.bob
+    t.part(
+        w,
+        "Part 1 — midapi",
+        "The bot on midapi (no variation strength, no remix; upscales). Each member may run one task "
+        "at a time here (MAX_ACTIVE_PER_USER=1); more wait in their own queue.",
+    )
+    t.scene("A new grid: the private reply follows the task")
+    ask = await s.command(alice, "imagine", prompt="a lighthouse on a cliff at dusk, oil painting")
+    grid = await s.made(alice, ask)
+    grid_id = task_id(grid["content"].split("-# ")[1])
+
+    t.scene("U1–U4: one image of the grid, upscaled")
+    upscaled = await s.made(bob, await s.press(bob, grid, "U2", "alice's grid"))
+    del upscaled
+
+    t.scene("V1–V4: variations of one image")
+    variation = await s.made(bob, await s.press(bob, grid, "V3", "alice's grid"))
+    v3_id = task_id(variation["content"].split("-# ")[1])
+
+    t.scene("A member's queue, and Cancel on a waiting task")
+    asks = []
+    for prompt in ("a harbour at dawn", "a harbour at noon", "a harbour at night"):
+        asks.append(await s.command(alice, "imagine", prompt=prompt))
+        await s.reply(alice, asks[-1])
+    dawn, noon, night = asks
+    await s.press(alice, noon.original or {}, "Cancel", "her reply about the noon harbour")
+    await s.until(noon, "Cancelled")
+    t.private(alice, noon)
+    t.note("the night harbour moves up to number 1 in alice's queue")
+    await s.until(night, "number 1 in your queue")
+    t.private(alice, night)
+    t.note("when the dawn harbour is done, the night harbour starts by itself")
+    for interaction in (dawn, night):
+        await s.until(interaction, "posted")
+        t.private(alice, interaction)
+        await s.post(task_id(interaction.visible_text()))
+
+    t.scene("/cancel on a running task")
+    storm = await s.command(bob, "imagine", prompt="a storm over the sea")
+    storm_id = task_id(await s.until(storm, "`"))
+    await s.until(storm, "running")
+    t.private(bob, storm)
+    await s.reply(bob, await s.command(bob, "cancel", id=storm_id))
+    await s.until(storm, "cancelled")
+    t.private(bob, storm)
+    t.note("the provider finishes the storm anyway; the bot no longer follows it and never posts it")
+
+    t.scene("Lineage in /task")
+    await s.reply(bob, await s.command(bob, "task", id=v3_id), lambda x: "Made from" in x)
+    await s.reply(alice, await s.command(alice, "task", id=grid_id), lambda x: "↳" in x)
+
+    t.scene("/show: a finished grid again, in another channel, with live buttons")
+    gallery = w.discord.add_channel(w.guild, "gallery")
+    t.know(gallery)
+    await s.reply(alice, await s.command(alice, "show", gallery, id=grid_id), lambda x: "Posted" in x)
+    again = await w.discord.wait_for_message(gallery, lambda m: bool(m["attachments"]), WAIT_S)
+    t.post(again)
+    await s.made(bob, await s.press(bob, again, "V1", "the grid shown again in #gallery"), gallery)
+
+    t.scene("A failure is told privately, worded for what the member did")
+    bad = await s.command(alice, "imagine", prompt="something the moderation filter rejects [fail]")
+    await s.until(bad, "did not work")
+    t.private(alice, bad)
+    t.note("nothing about it in #art; /task shows the provider's code")
+    await s.reply(alice, await s.command(alice, "task", id=task_id(bad.visible_text())), lambda x: "Why" in x)
+
+
+async def vtrix_part(w: World, t: Transcript) -> None:
+    s, alice, bob = Session(w, t), w.alice, w.bob
+    t.part(
+        w,
+        "Part 2 — Vtrix",
+        "The bot on Vtrix: variations are Strong or Subtle, and a remix changes the prompt. "
+        "No upscale here, so grids carry only V1–V4 and 🔄.",
+    )
+    t.scene("A new grid")
+    grid = await s.made(alice, await s.command(alice, "imagine", prompt="a quiet forest in the morning mist"))
+    grid_id = task_id(grid["content"].split("-# ")[1])
+
+    t.scene("Strength from /settings, for the V buttons and for /vary")
+    await s.reply(bob, await s.command(bob, "settings", strength="subtle"), bool)
+    await s.made(bob, await s.press(bob, grid, "V1", "alice's grid"))
+    await s.made(alice, await s.command(alice, "vary", task=grid_id, image=2, strength="strong"))
+
+    t.scene("Remix: the editor opens with the grid's prompt")
+    await s.reply(bob, await s.command(bob, "settings", remix="on"), bool)
+    press = await s.press(bob, grid, "V4", "alice's grid")
+    for _ in range(200):
+        if press.modal:
+            break
+        await asyncio.sleep(0.05)
+    assert press.modal is not None, "the remix editor never opened"
+    remix = "a quiet forest in the first snow, morning mist"
+    t.modal(bob, press, remix)
+    await s.made(bob, await w.discord.submit_modal(bob, press, {"*": remix}))
+
+    t.scene("The member's own log")
+    await s.reply(bob, await s.command(bob, "tasks"), lambda x: "Your tasks" in x)
+
+
+def rule_breaks(w: World) -> list[str]:
+    """What real Discord would have refused, or shown members as "This interaction failed"."""
+    return w.discord.violations + [f"unanswered: {i.name}" for i in w.discord.unanswered()]
 
 
 async def main() -> int:
     OUT.mkdir(exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="mjbot-demo-"))
+    t = Transcript("MJBot — a scripted session against the loopback Discord and providers")
+    problems: list[str] = []
     try:
-        async with world(scratch, "vtrix", duration_s=1.5, POLL_FIRST_S="0.5", POLL_MAX_S="1") as w:
-            t = Transcript(w)
-            discord = w.discord
-            print("The real bot is running against a loopback Discord and a loopback Vtrix provider.")
-
-            t.say(w.alice, "used /imagine prompt: a lighthouse on a cliff at dusk, oil painting")
-            ask = await discord.slash(
-                w.alice, w.channel, "imagine", prompt="a lighthouse on a cliff at dusk, oil painting"
-            )
-            grid_id = (await answer(w, t, w.alice, ask)).split("`")[1]
-            grid = await discord.wait_for_message(
-                w.channel, lambda m: grid_id in m["content"] and bool(m["attachments"]), 20
-            )
-            t.post(grid)
-
-            t.say(w.bob, "pressed V2 under alice's grid")
-            press = await discord.press(w.bob, grid, "V2")
-            v2 = (await answer(w, t, w.bob, press)).split("`")[1]
-            t.post(
-                await discord.wait_for_message(
-                    w.channel, lambda m: v2 in m["content"] and bool(m["attachments"]), 20
-                )
-            )
-
-            t.say(w.bob, "used /settings remix: on")
-            settings = await discord.slash(w.bob, w.channel, "settings", remix="on")
-            await answer(w, t, w.bob, settings, bool)
-            t.say(w.bob, "pressed V3: a remix editor opens with the grid's prompt")
-            press = await discord.press(w.bob, grid, "V3")
-            for _ in range(100):
-                if press.modal:
-                    break
-                await asyncio.sleep(0.05)
-            assert press.modal is not None, "the remix modal never opened"
-            field = press.modal["components"][0]["components"][0]
-            print(f"   (modal '{press.modal['title']}') prefilled: {field['value']!r}")
-            t.say(w.bob, "submitted the remix: a lighthouse on a cliff in a snowstorm, oil painting")
-            submitted = await discord.submit_modal(
-                w.bob, press, {"*": "a lighthouse on a cliff in a snowstorm, oil painting"}
-            )
-            remix = (await answer(w, t, w.bob, submitted)).split("`")[1]
-            t.post(
-                await discord.wait_for_message(
-                    w.channel, lambda m: remix in m["content"] and bool(m["attachments"]), 20
-                )
-            )
-
-            t.say(w.alice, "used /imagine prompt: something the moderation filter rejects [fail]")
-            bad = await discord.slash(
-                w.alice, w.channel, "imagine", prompt="something the moderation filter rejects [fail]"
-            )
-            bad_id = (await answer(w, t, w.alice, bad)).split("`")[1]
-            t.post(
-                await discord.wait_for_message(
-                    w.channel, lambda m: bad_id in m["content"] and "failed" in m["content"], 20
-                )
-            )
-
-            t.say(w.bob, "used /tasks")
-            log = await discord.slash(w.bob, w.channel, "tasks")
-            await answer(w, t, w.bob, log, lambda text: "Your tasks" in text)
-
-            await asyncio.sleep(2)  # let the private replies settle on their final text
-            problems = discord.violations + [f"unanswered: {i.name}" for i in discord.unanswered()]
+        print("The real bot runs against a loopback Discord and a loopback provider: no token, no network.")
+        (scratch / "midapi").mkdir()
+        async with world(
+            scratch / "midapi",
+            "midapi",
+            duration_s=DURATION_S,
+            MAX_ACTIVE_PER_USER="1",
+            POLL_FIRST_S=POLL_FIRST_S,
+            POLL_MAX_S=POLL_MAX_S,
+        ) as w:
+            await midapi_part(w, t)
+            problems += rule_breaks(w)
+        (scratch / "vtrix").mkdir()
+        async with world(
+            scratch / "vtrix",
+            "vtrix",
+            duration_s=DURATION_S,
+            POLL_FIRST_S=POLL_FIRST_S,
+            POLL_MAX_S=POLL_MAX_S,
+        ) as w:
+            await vtrix_part(w, t)
+            problems += rule_breaks(w)
         t.write_html(OUT / "transcript.html")
-        print(f"\nHTML transcript (images and buttons): {OUT / 'transcript.html'}")
+        print(f"\nHTML transcript (images, buttons, every edit of each reply): {OUT / 'transcript.html'}")
         if problems:
             print("Discord rule violations:", problems)
             return 1

@@ -217,8 +217,10 @@ async def test_allowed_mentions_decide_who_is_pinged(
     assert message["pinged"] == [alice.id, bob.id]
     edit = {"content": f"<@{alice.id}> <@{bob.id}>", "allowed_mentions": {"users": [alice.id]}}
     async with session.patch(url, json=edit, headers=headers) as r:
-        assert r.status == 200
+        assert r.status == 200 and "revisions" not in await r.json()
     assert message["pinged"] == [alice.id]
+    # Each state the message went through is kept, for tests and the demo to read back.
+    assert [rev["content"] for rev in message["revisions"]] == [both, *[f"<@{alice.id}> <@{bob.id}>"] * 2]
 
 
 async def test_replies_ping_the_replied_author_only_when_allowed(

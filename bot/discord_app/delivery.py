@@ -59,7 +59,7 @@ class Deliverer:
         if task.state != TaskState.SUCCEEDED:
             return await self._tell_failure(task)
         payload = await self._compose(task)
-        channel = self._channel(task.channel_id)
+        channel = self._channel(task.channel_id, task.guild_id)
         note = None
         if channel is not None:
             try:
@@ -85,9 +85,9 @@ class Deliverer:
         await self._done(task, message)
         return int(message.id)
 
-    async def show(self, task: Task, channel_id: int) -> discord.Message:
+    async def show(self, task: Task, channel_id: int, guild_id: int | None) -> discord.Message:
         """Post a finished grid again in another channel, with live buttons (/show)."""
-        channel = self._channel(channel_id)
+        channel = self._channel(channel_id, guild_id)
         return await self._send(channel, task, await self._compose(task))
 
     async def _tell_failure(self, task: Task) -> int | None:
@@ -106,7 +106,7 @@ class Deliverer:
                 task.user_id,
                 exc.status,
             )
-        channel = self._channel(task.channel_id)
+        channel = self._channel(task.channel_id, task.guild_id)
         if channel is None:
             raise UndeliverableError("no reply, no DM and no channel to say the task failed")
         try:
@@ -146,11 +146,14 @@ class Deliverer:
         if task.state == TaskState.SUCCEEDED:
             await self.tracker.update(task, final_text=messages.posted(task, message.jump_url))
 
-    def _channel(self, channel_id: int | None) -> Any:
-        """The cached channel, or a partial one: a send needs no prior GET, and a 404 on it means gone."""
+    def _channel(self, channel_id: int | None, guild_id: int | None) -> Any:
+        """The cached channel, or a partial one: a send needs no prior GET, and a 404 on it means gone.
+        The partial one knows its server, so its messages' jump links point there and not at DMs."""
         if channel_id is None:
             return None
-        return self.client.get_channel(channel_id) or self.client.get_partial_messageable(channel_id)
+        return self.client.get_channel(channel_id) or self.client.get_partial_messageable(
+            channel_id, guild_id=guild_id
+        )
 
     def _missing(self, channel: Any) -> list[str]:
         guild = getattr(channel, "guild", None)

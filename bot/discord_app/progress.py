@@ -33,6 +33,9 @@ class _Watch:
     since: float
     last_edit: float = 0.0
     last_text: str = ""
+    # The place in the member's queue the reply last showed: a move is always shown at once (it may
+    # not come again for a whole task's run); only progress within the same place waits for the gap.
+    last_position: int = 0
 
 
 class ProgressTracker:
@@ -41,10 +44,12 @@ class ProgressTracker:
         # Finished tasks whose ending reached the member in their reply (so delivery need not DM them).
         self._told: dict[str, None] = {}
 
-    def watch(self, task: Task, interaction: discord.Interaction[MJBot], text: str) -> None:
+    def watch(
+        self, task: Task, interaction: discord.Interaction[MJBot], text: str, position: int = 0
+    ) -> None:
         if not task.finished:
             now = time.monotonic()
-            self._watching[task.id] = _Watch(interaction, now, now, text)
+            self._watching[task.id] = _Watch(interaction, now, now, text, position)
 
     def watching(self, task_id: str) -> bool:
         return task_id in self._watching
@@ -63,9 +68,12 @@ class ProgressTracker:
         if task.state == TaskState.SUCCEEDED and final_text is None:
             return  # the deliverer edits once the post is really in the channel
         text = final_text or messages.progress(task, position)
-        if text == watch.last_text or (not task.finished and now - watch.last_edit < MIN_EDIT_GAP_S):
+        moved = position != watch.last_position
+        if text == watch.last_text or (
+            not task.finished and not moved and now - watch.last_edit < MIN_EDIT_GAP_S
+        ):
             return
-        watch.last_edit, watch.last_text = now, text
+        watch.last_edit, watch.last_text, watch.last_position = now, text, position
         try:
             if task.finished:
                 # The Cancel button goes with the last edit: there is nothing left to cancel.

@@ -33,7 +33,7 @@ async def submit_from(interaction: Interaction, action: Action, where: str) -> N
         task = reply.task
         if task is not None and not task.finished:
             await interaction.edit_original_response(content=reply.content, view=cancel_view(task))
-            client.tracker.watch(task, interaction, reply.content)
+            client.tracker.watch(task, interaction, reply.content, reply.position)
         else:
             await interaction.edit_original_response(content=reply.content)
     except Exception as exc:

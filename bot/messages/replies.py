@@ -71,8 +71,17 @@ def cancelled(task: Task, *, was_sent: bool) -> str:
     return f"Cancelled `{task.id}` ({describe(task)}): it was still waiting, so nothing was sent or charged."
 
 
+# How a finished task's ending reads in a sentence ("`abc123` is already done").
+ENDED = {
+    TaskState.SUCCEEDED: "is already done",
+    TaskState.FAILED: "has already failed",
+    TaskState.TIMED_OUT: "has already timed out",
+    TaskState.CANCELLED: "was already cancelled",
+}
+
+
 def cannot_cancel(task: Task) -> str:
-    return f"`{task.id}` has already {STATE_WORDS[task.state]}, so there is nothing to cancel."
+    return f"`{task.id}` {ENDED.get(task.state, 'has already finished')}, so there is nothing to cancel."
 
 
 # --- channel posts -----------------------------------------------------------------------------
@@ -109,7 +118,9 @@ def failure_notice(task: Task) -> str:
     prompt = quoted(task.effective_prompt, 80)
     about = f" (“{prompt}”)" if prompt and task.kind == "imagine" else ""
     verb = "timed out" if task.state == TaskState.TIMED_OUT else "did not work"
-    text = f"Your {what} `{task.id}`{about} {verb}: {task.error_message or 'the provider gave no reason.'}"
+    reason = (task.error_message or "the provider gave no reason").rstrip()
+    # The provider's own words often end without a full stop; the advice is a new sentence.
+    text = f"Your {what} `{task.id}`{about} {verb}: {reason}{'' if reason.endswith(('.', '!', '?')) else '.'}"
     if (task.error_message or "").startswith(GENERATION_REFUSED):
         text += (
             " Try a different prompt."
@@ -129,7 +140,8 @@ def shown(task: Task, jump_url: str) -> str:
 
 
 def not_showable(task: Task) -> str:
-    return f"`{task.id}` has {STATE_WORDS[task.state]}, so it has no images to show."
+    ended = ENDED.get(task.state) if task.finished else f"is still {STATE_WORDS[task.state]}"
+    return f"`{task.id}` {ended}, so it has no images to show."
 
 
 def cannot_post_in(channel_id: int | None, missing: list[str]) -> str:

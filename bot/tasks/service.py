@@ -47,6 +47,7 @@ class Actor:
 class Reply:
     content: str
     task: Task | None = None
+    position: int = 0  # the task's place in its member's queue (0: not waiting)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class TaskService:
             await self.admission.precheck(actor.user_id, actor.guild_id)
             request.parent_provider_task_id, request.prompt = await self._provider_parent(actor, reference)
         reply = await self._submit(request)
-        return Reply(" ".join([reply.content, *notes]), reply.task)
+        return Reply(" ".join([reply.content, *notes]), reply.task, reply.position)
 
     async def _provider_parent(self, actor: Actor, reference: str) -> tuple[str, str | None]:
         """A task id the bot does not know: usable only if the provider knows it and it succeeded."""
@@ -188,7 +189,9 @@ class TaskService:
             raise BotError(messages.accepted(task, existing=False))
         position = await self.store.queue_position(task)
         paused = self.engine.pause.active()
-        return Reply(messages.accepted(task, existing=False, paused=paused, position=position), task)
+        return Reply(
+            messages.accepted(task, existing=False, paused=paused, position=position), task, position
+        )
 
     # --- reading ---------------------------------------------------------------------------------
     async def tasks_page(
@@ -241,6 +244,9 @@ class TaskService:
             fresh = await self.store.get(task.id)
             raise BotError(messages.cannot_cancel(fresh or task))
         log.info("task %s: cancelled by its member (%s)", task.id, "after sending" if was_sent else "unsent")
+        # The task's own private reply (perhaps not the one this cancel came from) says so too, and
+        # loses its Cancel button.
+        await self.engine.follower.notify(cancelled)
         await self.engine.follower.promote(actor.user_id)  # its slot goes to the next in the queue
         return messages.cancelled(cancelled, was_sent=was_sent)
 

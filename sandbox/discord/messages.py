@@ -2,7 +2,9 @@
 request body, how an edit merges into it, who it pings, and what goes back on the wire.
 
 Besides Discord's own fields a stored message carries "pinged": the ids of the users Discord would
-notify, by its allowed_mentions rules. Like the attachment bytes, it stays off the wire.
+notify, by its allowed_mentions rules, and "revisions": what it looked like after its creation and
+after each edit (content and components), so a reply's whole life can be read back, not only its
+end. Like the attachment bytes, both stay off the wire.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from .model import DiscordError, Limits, User, iso, snowflake
 
 Files = list[tuple[str, bytes, str]]
 EDITABLE = ("content", "components", "embeds")
+OFF_THE_WIRE = ("pinged", "revisions")
+
+
+def revision(message: dict[str, Any]) -> dict[str, Any]:
+    """What a member saw of the message at one moment."""
+    return {"content": message["content"], "components": message["components"], "flags": message["flags"]}
 
 
 def check_message(payload: dict[str, Any], files: Files, limits: Limits) -> list[str]:
@@ -166,6 +174,7 @@ def build_message(
     }
     if payload.get("message_reference"):
         message["message_reference"] = payload["message_reference"]
+    message["revisions"] = [revision(message)]
     return message
 
 
@@ -194,11 +203,12 @@ def apply_edit(
     # An edit ends the "thinking…" state of a deferred reply.
     message["flags"] = (message.get("flags") or 0) & ~128
     message["edited_timestamp"] = iso()
+    message.setdefault("revisions", []).append(revision(message))
 
 
 def public(message: dict[str, Any]) -> dict[str, Any]:
-    """The message as Discord sends it: without the attachment bytes and "pinged" the fake keeps for tests."""
+    """The message as Discord sends it: without the attachment bytes, "pinged" and "revisions"."""
     return {
-        **{k: v for k, v in message.items() if k != "pinged"},
+        **{k: v for k, v in message.items() if k not in OFF_THE_WIRE},
         "attachments": [{k: v for k, v in a.items() if k != "data"} for a in message["attachments"]],
     }

@@ -169,11 +169,14 @@ class Interaction:
         return None if self.acked_at is None else self.acked_at - self.dispatched_at
 
     def visible_text(self) -> str:
-        """What the member sees as the answer: the last follow-up, else the (edited) original."""
+        """What the member sees as the answer: the last follow-up, else the (edited) original, else, for
+        a press answered by updating its own message (callback type 6 or 7), that message."""
         if self.followups:
             return str(self.followups[-1].get("content") or "")
         if self.original is not None:
             return str(self.original.get("content") or "")
+        if self.ack_type in (6, 7) and self.source_message is not None:
+            return str(self.source_message.get("content") or "")
         return ""
 
 
