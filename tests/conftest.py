@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -9,6 +10,7 @@ from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
+from tests.engine_rig import Rig, build
 
 
 @pytest.fixture
@@ -37,3 +39,11 @@ def midapi(session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> MidapiCli
 @pytest.fixture
 def vtrix(session: aiohttp.ClientSession, fake_vtrix: FakeVtrix) -> VtrixClient:
     return VtrixClient(session, api_key="test-key", base_url=fake_vtrix.base_url, timeout_s=2)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> AsyncIterator[Rig]:
+    """The engine over midapi, started; closed after the test."""
+    built = await build(tmp_path, session, fake_midapi)
+    yield built
+    await built.close()

@@ -21,8 +21,8 @@ from bot.store import Store
 from bot.web import WebServer
 from bot.web_limits import LogThrottle
 from sandbox.midapi import FakeMidapi
+from tests.engine_rig import Rig, build
 from tests.helpers import eventually
-from tests.test_engine import Rig, build
 
 
 @contextlib.asynccontextmanager
