@@ -1,4 +1,4 @@
-"""Vtrix client against its loopback fake: every seed code, every parsing variant in docs/providers.md."""
+"""Vtrix client against its loopback fake: every documented code, every parsing variant in docs/providers.md."""
 
 from __future__ import annotations
 
