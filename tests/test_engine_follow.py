@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from bot.tasks import Engine, Outbox, SubmitRequest
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
 from tests.engine_rig import Rig, build
+from tests.helpers import eventually
 
 
 async def test_normal_completion_is_delivered_once(rig: Rig) -> None:
@@ -22,7 +22,7 @@ async def test_normal_completion_is_delivered_once(rig: Rig) -> None:
     done = await rig.finished(task.id)
     assert done.state == "succeeded" and len(done.result_urls) == 4 and done.result_message_id == 9001
     assert done.status_reads >= 1 and done.progress == 100
-    await asyncio.sleep(0.3)
+    # The store says delivered, and the outbox reads the store before every post: nothing more can come.
     assert [t.id for t in rig.deliveries.tasks] == [task.id]
     assert len(rig.fake.creates()) == 1
 
@@ -137,12 +137,11 @@ async def test_restart_mid_task_delivers_once_without_second_create(
     fake_midapi.duration_s = 1.0
     first = await build(tmp_path, session, fake_midapi)
     task = await first.imagine()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: fake_midapi.calls("status"))  # the provider was asked about it: mid-task
     await first.close()  # the process "dies" mid-task
     second = await build(tmp_path, session, fake_midapi)
     try:
-        done = await second.finished(task.id)
-        await asyncio.sleep(0.3)
+        done = await second.finished(task.id)  # delivered, so never posted again
         assert done.state == "succeeded"
         assert [t.id for t in second.deliveries.tasks] == [task.id] and first.deliveries.tasks == []
         assert len(fake_midapi.creates()) == 1
@@ -225,7 +224,12 @@ async def test_time_the_provider_could_not_be_asked_does_not_count_toward_the_st
         # provider goes on and finishes the task (and charges for it).
         fake_midapi.inject("status", "malformed", times=10_000)
         task = await rig.imagine()
-        await asyncio.sleep(2.0)
+
+        def unreadable_for(seconds: float) -> bool:  # by the provider's own log of the reads
+            reads = fake_midapi.calls("status")
+            return len(reads) > 1 and reads[-1].at - reads[0].at >= seconds
+
+        await eventually(lambda: unreadable_for(2.0))
         fake_midapi.faults["status"].clear()
         done = await rig.finished(task.id)
         assert done.state == "succeeded" and len(done.result_urls) == 4
