@@ -12,6 +12,7 @@ from bot.store import Store
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
 from tests import backends
+from tests.engine_rig import Rig, build
 
 
 @pytest.fixture
@@ -72,3 +73,11 @@ async def store(backend: backends.Backend) -> AsyncIterator[Store]:
     opened = await backend.open()
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> AsyncIterator[Rig]:
+    """The engine over midapi, started; closed after the test."""
+    built = await build(tmp_path, session, fake_midapi)
+    yield built
+    await built.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,12 +29,15 @@ def make_settings(**env: str) -> Settings:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02
+    check: Callable[[], Awaitable[Any] | Any], timeout: float = 5.0, interval: float = 0.02
 ) -> Any:
-    """Wait until `check()` returns something truthy; return it, or fail after `timeout`."""
+    """Wait until `check()` returns something truthy (a coroutine's result, or a plain value such as
+    a fake's record); return it, or fail after `timeout`. The interval only paces the polling."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await check()
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

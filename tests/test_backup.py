@@ -57,15 +57,18 @@ async def test_backup_of_a_live_store_is_a_readable_copy_with_the_same_rows(tmp_
     store = await SqliteStore.open(DatabaseLocation(f"sqlite:///{path}", str(path)))
     try:
         committed = [await store.insert_task(task(n)) for n in range(3)]
-        # The bot is mid-write while the backup runs: an open transaction holding an uncommitted row.
-        await store.db.execute("BEGIN IMMEDIATE")
-        await store.db.execute("UPDATE tasks SET prompt = 'half-written' WHERE id = ?", (committed[0].id,))
-        target = tmp_path / "backups" / "copy.sqlite3"
-        target.parent.mkdir()
+        # A writer is mid-write while the backup runs: an open transaction holding an uncommitted row.
+        writer = sqlite3.connect(path, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute("UPDATE tasks SET prompt = 'half-written' WHERE id = ?", (committed[0].id,))
+            target = tmp_path / "backups" / "copy.sqlite3"
+            target.parent.mkdir()
 
-        code, out, err = await backup(tmp_path, f"sqlite:///{path}", "--to", str(target))
-
-        await store.db.execute("ROLLBACK")
+            code, out, err = await backup(tmp_path, f"sqlite:///{path}", "--to", str(target))
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
         assert code == 0, err
         assert (
             out.strip()

@@ -7,10 +7,11 @@ import asyncio
 import aiohttp
 import pytest
 
-from bot.providers import VaryRequest, errors
+from bot.providers import TaskStatus, VaryRequest, errors
 from bot.providers.midapi import MidapiClient, parse_record
 from sandbox.midapi import FakeMidapi
 from sandbox.provider import bound_port
+from tests.helpers import eventually
 
 
 async def finished_grid(midapi: MidapiClient, fake: FakeMidapi) -> str:
@@ -28,8 +29,12 @@ async def test_imagine_then_status_until_success(midapi: MidapiClient, fake_mida
     }
     first = await midapi.status(task_id)
     assert first.state == "running"
-    await asyncio.sleep(0.35)
-    done = await midapi.status(task_id)
+
+    async def succeeded() -> TaskStatus | None:
+        status = await midapi.status(task_id)
+        return status if status.state != "running" else None
+
+    done = await eventually(succeeded)
     assert done.state == "succeeded"
     assert len(done.result_urls) == 4 and all(url.endswith(".png") for url in done.result_urls)
 

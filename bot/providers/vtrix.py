@@ -1,6 +1,6 @@
 """Vtrix client (see docs/providers.md): one request shape for every model, answers parsed tolerantly.
 
-The seed documents the variation model's parameters and codes but not the paths or the envelope, so
+Vtrix documents the variation model's parameters and codes but not the paths or the envelope, so the
 paths and the imagine model id are settings, and every answer is read wherever the id, status and
 error may sit (top level or under `data`).
 """
@@ -57,7 +57,7 @@ PROVIDER_UNAVAILABLE = 8004004099
 
 
 def error_for(code: int, message: str) -> ProviderError:
-    """The domain error for one of the seed's codes (or an unknown one)."""
+    """The domain error for one of Vtrix's documented codes (or an unknown one)."""
     if code in _INVALID_MESSAGES:
         return InvalidRequest(message, provider=NAME, code=str(code), user_message=_INVALID_MESSAGES[code])
     if code == GENERATION_FAILED:

@@ -14,3 +14,8 @@ def rows(data_dir: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
     with sqlite3.connect(data_dir / "bot.sqlite3") as db:
         db.row_factory = sqlite3.Row
         return [dict(row) for row in db.execute(sql, params)]
+
+
+def recorded(data_dir: Path, where: str) -> bool:
+    """Whether some task matches `where` in the bot's store (for `eventually`)."""
+    return bool(rows(data_dir, f"SELECT id FROM tasks WHERE {where}"))

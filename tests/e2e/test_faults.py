@@ -34,7 +34,9 @@ async def test_a_locked_store_pauses_provider_work_and_nothing_is_posted_twice(t
                 body = await response.json()
             assert response.status == 503 and any("store not writable" in r for r in body["reasons"])
             reads_at_fault = len(w.provider.calls("status"))
-            await asyncio.sleep(4.0)  # the lock lasts a while yet: the bot must not spin meanwhile
+            # Not a wait for something to happen: a measured stretch of the lock's life. A bot that
+            # spun would read status dozens of times in it; a slower machine only reads less.
+            await asyncio.sleep(4.0)
             reads_during = len(w.provider.calls("status")) - reads_at_fault
         finally:
             blocker.execute("ROLLBACK")

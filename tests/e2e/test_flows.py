@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 
 from sandbox.world import PROVIDER_KEY, free_port, world
-from tests.e2e.conftest import rows
+from tests.e2e.conftest import recorded, rows
+from tests.helpers import eventually
 
 
 def labels(message: dict[str, object]) -> list[str]:
@@ -56,9 +57,9 @@ async def test_midapi_imagine_then_v2_by_another_member(tmp_path: Path) -> None:
                 "provider_task_id"
             ]
         )
-        # The deferred reply followed the task to the end (and the store recorded the post by then).
+        # The deferred reply followed the task to the end; the store records the post right after.
         await w.discord.wait_for_answer(press, lambda t: "posted" in t)
-        await asyncio.sleep(0.2)
+        await eventually(lambda: recorded(w.data_dir, "kind = 'vary' AND delivered_at IS NOT NULL"))
         logged = rows(
             w.data_dir, "SELECT user_id, kind, state, result_message_id FROM tasks WHERE kind = 'vary'"
         )
@@ -89,7 +90,7 @@ async def test_vtrix_strength_and_remix(tmp_path: Path) -> None:
         settings = await w.discord.slash(w.bob, w.channel, "settings", remix="on")
         assert "remix **on**" in await w.discord.wait_for_answer(settings)
         press = await w.discord.press(w.bob, grid, "V4")
-        await asyncio.sleep(0.3)
+        await eventually(lambda: press.modal is not None)  # the editor opens as the press's answer
         assert press.modal is not None, press.visible_text()
         field = press.modal["components"][0]["components"][0]
         assert field["value"] == "a quiet forest"
@@ -113,10 +114,11 @@ async def test_kill_9_mid_task_then_restart_delivers_once_without_second_create(
     async with world(tmp_path, duration_s=3.0) as w:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a slow painting")
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: w.provider.calls("status"))  # the provider was asked: mid-task
         assert await w.restart(signal.SIGKILL) == -signal.SIGKILL
         await w.discord.wait_for_message(w.channel, is_result("imagine"), timeout=15)
-        await asyncio.sleep(1.5)
+        # Once the store says delivered, no process posts it again: the channel is final.
+        await eventually(lambda: recorded(w.data_dir, "delivered_at IS NOT NULL"), timeout=10)
         posts = [m for m in w.channel.messages if m["attachments"]]
         assert len(posts) == 1 and len(w.provider.creates()) == 1
 
@@ -210,7 +212,7 @@ async def test_tasks_paging_and_privacy(tmp_path: Path) -> None:
         assert "study number 11" in page1 and "study number 1”" not in page1 and mine.ephemeral
         assert page1.count("\n`") == 10
         page2_press = await w.discord.press(w.alice, mine.original or {}, "Next ▶")
-        await asyncio.sleep(0.5)
+        await eventually(lambda: "page 2/2" in (mine.original or {}).get("content", ""))
         assert "page 2/2" in (mine.original or {})["content"] and page2_press.answered
         assert "study number 0" in (mine.original or {})["content"]
 
@@ -285,11 +287,12 @@ async def test_members_are_told_the_bot_is_restarting_during_shutdown(tmp_path: 
     async with world(tmp_path) as w:
         ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="in flight during shutdown")
         await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        reads = len(w.provider.calls("status"))
         w.provider.inject("status", "slow", delay_s=3)  # keeps an engine read in flight while stopping
-        await asyncio.sleep(0.5)
+        await eventually(lambda: len(w.provider.calls("status")) > reads)
         assert w.bot.process is not None
         w.bot.process.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: "shutting down" in w.bot.log())
         late = await w.discord.slash(w.bob, w.channel, "imagine", prompt="too late")
         assert "restarting" in await w.discord.wait_for_answer(late)
         assert await asyncio.wait_for(w.bot.process.wait(), 12) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 
 from sandbox.world import world
+from tests.helpers import eventually
 
 
 async def test_admin_is_hidden_checked_and_pauses_the_server(tmp_path: Path) -> None:
@@ -144,7 +145,12 @@ async def test_discord_down_at_start_is_waited_out(tmp_path: Path) -> None:
                 if discord.command_syncs:
                     break
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(0.3)
+
+            async def healthy() -> bool:  # gateway held, engine ticking, store writable
+                async with session.get(f"http://127.0.0.1:{http_port}/healthz") as response:
+                    return response.status == 200
+
+            await eventually(healthy, timeout=10)
             ask = await discord.slash(user, channel, "imagine", prompt="after the outage")
             assert "Started" in await discord.wait_for_answer(ask, lambda t: "Started" in t)
         assert await bot.stop() == 0

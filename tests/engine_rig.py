@@ -1,0 +1,89 @@
+"""The engine rig the engine tests share: a real SQLite file, a loopback provider, recorded deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from bot.config import Settings
+from bot.errors import UndeliverableError
+from bot.metrics import Metrics
+from bot.providers import Provider
+from bot.providers.midapi import MidapiClient
+from bot.providers.vtrix import VtrixClient
+from bot.store import Store, Task, open_store
+from bot.tasks import Admission, Admitted, Engine, Outbox, SubmitRequest
+from sandbox.midapi import FakeMidapi
+from sandbox.vtrix import FakeVtrix
+from tests.helpers import eventually, make_settings
+
+
+@dataclass
+class Deliveries:
+    tasks: list[Task] = field(default_factory=list)
+    fail_times: int = 0
+    gone: bool = False
+
+    async def __call__(self, task: Task) -> int | None:
+        if self.gone:
+            raise UndeliverableError("channel deleted and DMs closed")
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise ConnectionError("discord hiccup")
+        self.tasks.append(task)
+        return 9000 + len(self.tasks)
+
+
+@dataclass
+class Rig:
+    store: Store
+    engine: Engine
+    admission: Admission
+    fake: FakeMidapi | FakeVtrix
+    deliveries: Deliveries
+    path: Path
+    settings: Settings
+    session: aiohttp.ClientSession
+
+    async def submit(self, request: SubmitRequest) -> Admitted:
+        """What a command does: admit the request, then send its create."""
+        admitted = await self.admission.admit(request)
+        if admitted.existing:
+            return admitted
+        return Admitted(await self.engine.begin(admitted.task))
+
+    async def imagine(self, prompt: str = "a castle", user: int = 1) -> Task:
+        return (await self.submit(SubmitRequest("imagine", user, 10, 20, prompt=prompt))).task
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        await self.store.close()
+
+    async def finished(self, task_id: str) -> Task:
+        async def done() -> Task | None:
+            task = await self.store.get(task_id)
+            return task if task and task.finished and task.delivered else None
+
+        return await eventually(done, timeout=10)  # type: ignore[no-any-return]
+
+
+async def build(
+    tmp_path: Path, session: aiohttp.ClientSession, fake: FakeMidapi | FakeVtrix, **env: str
+) -> Rig:
+    settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env)
+    store = await open_store(settings.database)
+    provider: Provider
+    if isinstance(fake, FakeMidapi):
+        provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
+    else:
+        provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
+    deliveries = Deliveries()
+    metrics = Metrics()
+    engine = Engine(
+        store, provider, settings, deliver=Outbox(store, deliveries, metrics).deliver, metrics=metrics
+    )
+    engine.start()
+    admission = Admission(store, provider.name, provider.capabilities, settings)
+    return Rig(store, engine, admission, fake, deliveries, tmp_path / "bot.sqlite3", settings, session)
