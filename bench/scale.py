@@ -84,8 +84,9 @@ async def lag_s(session: aiohttp.ClientSession, port: int) -> float | None:
             f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=2)
         ) as r:
             for line in (await r.text()).splitlines():
-                if line.startswith("mjbot_engine_lag_seconds "):
-                    return float(line.split()[1])
+                # `mjbot_engine_lag_seconds 0.0`, or with the process's instance label.
+                if line.startswith(("mjbot_engine_lag_seconds ", "mjbot_engine_lag_seconds{")):
+                    return float(line.rsplit(" ", 1)[1])
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     return None

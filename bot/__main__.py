@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import StartupError, run
     from .logs import RedactSecrets, setup_logging
-    from .store import StoreError
+    from .store.base import StoreError
 
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
     log = logging.getLogger("bot")

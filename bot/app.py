@@ -18,13 +18,20 @@ import discord
 
 from .callbacks import CallbackTokens
 from .config import Settings
-from .discord_app import Deliverer, MJBot, Services, point_discord_at
+from .discord_app.client import MJBot, Services, point_discord_at
+from .discord_app.delivery import Deliverer
 from .metrics import Metrics
 from .netguard import address_check, download_session
 from .providers import make_provider
 from .relay import Relay
-from .store import Task, open_store
-from .tasks import Admission, Engine, MemberSettings, Outbox, Quota, TaskService
+from .store import open_store
+from .store.models import Task
+from .tasks.admission import Admission
+from .tasks.engine import Engine
+from .tasks.members import MemberSettings
+from .tasks.outbox import Outbox
+from .tasks.quota import Quota
+from .tasks.service import TaskService
 from .web import WebServer
 
 log = logging.getLogger(__name__)

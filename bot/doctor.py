@@ -34,7 +34,8 @@ from .providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from .store import StoreError, open_store
+from .store import open_store
+from .store.base import StoreError
 
 DISCORD_TIMEOUT_S = 15.0
 CALLBACK_TIMEOUT_S = 10.0

@@ -10,8 +10,10 @@ from typing import Any
 
 from . import messages
 from .discord_app.progress import ProgressTracker
-from .store import SignalHandler, Store, TaskState
-from .tasks import Engine, MemberSettings
+from .store.base import SignalHandler, Store
+from .store.models import TaskState
+from .tasks.engine import Engine
+from .tasks.members import MemberSettings
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from .callbacks import CallbackTokens
 from .metrics import CONTENT_TYPE, Metrics
-from .store import Store
-from .tasks import Engine
+from .store.base import Store
+from .tasks.engine import Engine
 from .web_limits import ConnectionGate, KeyedInterval, LogThrottle
 
 log = logging.getLogger(__name__)

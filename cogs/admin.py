@@ -9,7 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
-from bot.discord_app import MJBot, defer_private
+from bot.discord_app.client import MJBot
+from bot.discord_app.interactions import defer_private
 from bot.messages import AdminStatus
 
 

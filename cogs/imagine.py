@@ -12,8 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, submit_from
-from bot.store import Strength
+from bot.discord_app.client import MJBot
+from bot.discord_app.submitting import submit_from
+from bot.store.models import Strength
 
 # Discord caps a string option at 6000 characters; longer prompts are refused by Discord itself.
 OPTION_TEXT_MAX = 6000

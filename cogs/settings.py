@@ -8,8 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import MJBot, defer_private
-from bot.store import Strength
+from bot.discord_app.client import MJBot
+from bot.discord_app.interactions import defer_private
+from bot.store.models import Strength
 
 
 class Settings(commands.Cog):

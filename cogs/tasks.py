@@ -10,10 +10,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
-from bot.discord_app import MJBot, actor_of, defer_private, observe_ack, own, report_error
-from bot.discord_app.interactions import require_post_permissions
-from bot.tasks import TaskPage
-from bot.tasks.service import FILTERS
+from bot.discord_app.client import MJBot
+from bot.discord_app.interactions import (
+    actor_of,
+    defer_private,
+    observe_ack,
+    own,
+    report_error,
+    require_post_permissions,
+)
+from bot.tasks.service import FILTERS, TaskPage
 
 STATUS_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in FILTERS]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -16,14 +17,19 @@ from discord.ext import commands
 from .. import messages
 from ..config import Settings
 from ..metrics import Metrics
-from ..providers import Provider
-from ..store import Store
-from ..tasks import Engine, MemberSettings, Quota, TaskService
-from .delivery import Deliverer
+from ..providers.base import Provider
+from ..store.base import Store
+from ..tasks.engine import Engine
+from ..tasks.members import MemberSettings
+from ..tasks.quota import Quota
+from ..tasks.service import TaskService
 from .interactions import report_error, respond
 from .invite import invite_url
 from .progress import ProgressTracker
 from .views import DYNAMIC_ITEMS
+
+if TYPE_CHECKING:
+    from .delivery import Deliverer
 
 log = logging.getLogger(__name__)
 

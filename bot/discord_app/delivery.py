@@ -21,8 +21,9 @@ from ..config import Settings
 from ..errors import UndeliverableError
 from ..images import DownloadError, Image, download_all, fit
 from ..netguard import address_check
-from ..providers import Capabilities
-from ..store import Store, Task, TaskState
+from ..providers.base import Capabilities
+from ..store.base import Store
+from ..store.models import Task, TaskState
 from .interactions import NEEDED
 from .progress import ProgressTracker
 from .views import result_view

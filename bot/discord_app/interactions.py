@@ -15,7 +15,7 @@ from discord import app_commands
 
 from .. import messages
 from ..errors import BotError
-from ..tasks import Actor
+from ..tasks.actor import Actor
 
 if TYPE_CHECKING:
     from .client import MJBot

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from .. import messages
-from ..store import Task, TaskState
+from ..store.models import Task, TaskState
 
 if TYPE_CHECKING:
     from .client import MJBot

@@ -13,11 +13,10 @@ from typing import Any, ClassVar, Self
 
 import discord
 
-from ..providers import Capabilities
-from ..store import Task
-from .cancel import CancelButton
+from ..providers.base import Capabilities
+from ..store.models import Task
 from .interactions import Interaction, own, report_error
-from .submitting import submit_from
+from .submitting import CancelButton, submit_from
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ Prompts are members' words inside our formatting: always shortened, then escaped
 One module per audience; everything is reachable as `messages.<name>`.
 """
 
+from ..providers.errors import GENERATION_REFUSED
 from .admin import AdminStatus, EngineView, PauseView, admin_status, queue_full
 from .common import (
     ADMIN_ONLY,
@@ -12,7 +13,6 @@ from .common import (
     APOLOGY,
     CHANNEL_GONE,
     DISCORD_CONTENT_MAX,
-    GENERATION_REFUSED,
     GUILD_PAUSED,
     LINKED_NOTE,
     NO_ANSWER,

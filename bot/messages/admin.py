@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from ..store import GuildControls, Task, TaskState
+from ..store.models import GuildControls, Task, TaskState
 from .common import describe, state_phrase
 
 

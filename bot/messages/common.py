@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from discord.utils import escape_markdown
 
-from ..store import Task, TaskState
+from ..store.models import Task, TaskState
 
 # Discord refuses a message whose content is longer than this.
 DISCORD_CONTENT_MAX = 2000
@@ -18,7 +18,6 @@ STATE_WORDS = {
     TaskState.CANCELLED: "cancelled",
 }
 
-GENERATION_REFUSED = "The provider refused to make this image (often its moderation filter)."
 RESTARTING = "The bot is restarting right now. Try again in a minute; nothing you started is lost."
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 NOT_ALLOWED = "You can't use that here."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..store import Task, TaskState
+from ..store.models import Task, TaskState
 from .common import age, describe, message_link, quoted, shorten_block, state_phrase
 
 

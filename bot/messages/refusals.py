@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ..store import Task, UserSettings
+from ..store.models import Task, UserSettings
 from .common import STATE_WORDS, quoted
 
 

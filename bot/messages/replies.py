@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..store import Task, TaskState
+from ..providers.errors import GENERATION_REFUSED
+from ..store.models import Task, TaskState
 from .common import (
-    GENERATION_REFUSED,
     LINKED_NOTE,
     STATE_WORDS,
     describe,

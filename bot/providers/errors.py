@@ -7,7 +7,9 @@ provider's codes. Each carries the plain-words message a member sees and the pro
 from __future__ import annotations
 
 from ..errors import BotError
-from ..messages import GENERATION_REFUSED
+
+# Also how a failure notice recognises a refusal, to add advice fitting what the member did.
+GENERATION_REFUSED = "The provider refused to make this image (often its moderation filter)."
 
 
 class ProviderError(BotError):

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from .. import messages
 from ..config import Settings
 from ..errors import BotError, TooManyActive, Unsupported
-from ..providers import Capabilities
-from ..store import AdmitRules, Admitted, NewTask, Refused, Store, Strength, Task, TaskKind, TaskState
+from ..providers.base import Capabilities
+from ..store.base import AdmitRules, Admitted, Refused, Store
+from ..store.models import NewTask, Strength, Task, TaskKind, TaskState
 
 # How long a newly admitted task is left to the process that admitted it before it counts as due:
 # that process sends the create at once, and another one taking it meanwhile would send it twice.

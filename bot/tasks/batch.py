@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from ..store import Store, TaskUpdate
+from ..store.base import Store
+from ..store.models import TaskUpdate
 
 
 class WriteBatch:

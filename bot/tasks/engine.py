@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..metrics import Metrics
-from ..providers import Provider
-from ..store import Store, Task, TaskState, is_store_fault
+from ..providers.base import Provider
+from ..store.base import Store, is_store_fault
+from ..store.models import Task, TaskState
 from .batch import WriteBatch
 from .follow import RECONCILE_WINDOW_S, CallbackUrlFn, Follower, UpdateFn
 from .schedule import ProviderPause

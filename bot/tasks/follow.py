@@ -19,7 +19,7 @@ from .. import messages
 from ..config import Settings
 from ..errors import BotError
 from ..metrics import Metrics
-from ..providers import Provider, TaskStatus, VaryRequest
+from ..providers.base import Provider, TaskStatus, VaryRequest
 from ..providers.errors import (
     AuthError,
     GenerationFailed,
@@ -30,7 +30,8 @@ from ..providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from ..store import DEFAULT_STRENGTH, Store, Task, TaskState, TaskUpdate
+from ..store.base import Store
+from ..store.models import DEFAULT_STRENGTH, Task, TaskState, TaskUpdate
 from .batch import WriteBatch
 from .schedule import DurationModel, ProviderPause, poll_gap
 

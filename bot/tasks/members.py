@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from ..store import Store, Strength, UserSettings
+from ..store.base import Store
+from ..store.models import Strength, UserSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from ..errors import UndeliverableError
 from ..metrics import Metrics
-from ..store import Store, Task
+from ..store.base import Store
+from ..store.models import Task
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..config import Settings
-from ..store import Store
+from ..store.base import Store
 from .admission import day_start
 
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..providers.errors import ProviderError
-from ..store import Task
+from ..store.models import Task
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from .. import messages
 from ..errors import BotError
-from ..providers import Provider
-from ..providers.base import is_task_id
+from ..providers.base import Provider, is_task_id
 from ..providers.errors import NotFound
-from ..store import UNFINISHED, Store, Strength, Task, TaskState, UserSettings
+from ..store.base import Store
+from ..store.models import UNFINISHED, Strength, Task, TaskState, UserSettings
+from .actor import Actor
 from .admission import Admission, SubmitRequest, check_grid
 from .engine import Engine
 from .members import MemberSettings
@@ -34,13 +35,6 @@ FILTERS: dict[str, tuple[TaskState, ...] | None] = {
     # Members read "running" as "at the provider", whether or not it has reported progress yet.
     "running": (TaskState.SUBMITTED, TaskState.RUNNING),
 }
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: int
-    guild_id: int | None
-    channel_id: int | None
 
 
 @dataclass(frozen=True)

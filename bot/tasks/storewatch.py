@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ..store import Store
+from ..store.base import Store
 
 log = logging.getLogger(__name__)
 
