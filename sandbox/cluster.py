@@ -42,9 +42,9 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-async def create_database(server: str) -> str:
+async def create_database(server: str, prefix: str = "mjbot_cluster") -> str:
     """A fresh, empty database on `server` (a URL whose user may CREATE DATABASE); its URL."""
-    name = f"mjbot_cluster_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         connection = await asyncpg.connect(server, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
