@@ -16,6 +16,7 @@ BENCHMARKS = (
     "ack",
     "polling",
     "scale",
+    "drain",
 )
 
 

@@ -28,7 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class Fault:
-    kind: str  # 429 | maintenance | 500 | slow | drop | malformed | http500
+    kind: str  # 429 | maintenance | 500 | slow | hold | drop | malformed | http500
     retry_after: float | None = None
     delay_s: float = 0.0
 
@@ -98,6 +98,12 @@ class FakeProviderServer:
         self.broken_files: set[str] = set()  # task ids whose files answer 404
         self.not_image_files: set[str] = set()  # task ids whose files are HTML
         self.next_failures: list[tuple[int, str]] = []
+        # Where a callback goes instead of the URL the create named (a test posting it to another
+        # bot process); None: to the URL given, as a real provider does.
+        self.redirect_callbacks: Callable[[str], str] | None = None
+        # A "hold" fault keeps its request open until `release_held()`: work in flight for as long as
+        # a test needs, without a clock.
+        self._held = asyncio.Event()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -123,6 +129,7 @@ class FakeProviderServer:
         return self
 
     async def stop(self) -> None:
+        self._held.set()  # nothing held open keeps the server from closing
         if self._ticker:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,6 +150,10 @@ class FakeProviderServer:
         self, call: str, kind: str, *, times: int = 1, retry_after: float | None = None, delay_s: float = 0.0
     ) -> None:
         self.faults[call].extend(Fault(kind, retry_after, delay_s) for _ in range(times))
+
+    def release_held(self) -> None:
+        """Let every request a "hold" fault keeps open (and every later one) answer."""
+        self._held.set()
 
     def fail_next_task(self, code: int, message: str = "generation failed") -> None:
         """The next created task ends in a generation failure with this provider code."""
@@ -225,6 +236,8 @@ class FakeProviderServer:
             fault = queue.pop(0)
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay_s)
+            elif fault.kind == "hold":
+                await self._held.wait()
             elif fault.kind == "drop":
                 transport = request.transport
                 if transport is not None:
@@ -261,13 +274,12 @@ class FakeProviderServer:
     async def _post_callback(self, task: FakeTask) -> None:
         assert self._session is not None and task.callback_url
         body = self.callback_body(task)
+        url = self.redirect_callbacks(task.callback_url) if self.redirect_callbacks else task.callback_url
         try:
-            async with self._session.post(
-                task.callback_url, json=body, timeout=aiohttp.ClientTimeout(total=15)
-            ) as r:
-                self.callbacks_posted.append((task.callback_url, body, r.status))
+            async with self._session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=15)) as r:
+                self.callbacks_posted.append((url, body, r.status))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self.callbacks_posted.append((task.callback_url, body, -1))
+            self.callbacks_posted.append((url, body, -1))
             del exc
 
 

@@ -120,3 +120,13 @@ async def test_provider_pause_is_honoured_by_a_later_start(backend: Backend) -> 
         assert await later.provider_pause() == (1700000123.5, "provider maintenance | back soon")
     finally:
         await later.close()
+
+
+async def test_a_batch_that_only_hands_leases_back_applies(store: Store) -> None:
+    # The engine's write batch releases a finished piece of work's lease as a change with no fields.
+    released, changed = await due(store, 10.0, 10.0)
+    await store.claim_due("a", 100.0, 10, 60.0)
+    await store.apply([(released, {}), (changed, {"next_check_at": 300.0})], release_owner="a")
+    assert [t.id for t in await store.claim_due("b", 100.0, 10, 60.0)] == [released]
+    task = await store.get(changed)
+    assert task is not None and (task.claimed_by, task.next_check_at) == (None, 300.0)

@@ -148,6 +148,8 @@ class PostgresStore:
             if unknown:
                 raise ValueError(f"not updatable: {sorted(unknown)}")
             names = tuple(fields)
+            if not names:
+                continue  # only its lease goes back (below); `SET` with nothing to set is invalid SQL
             shapes.setdefault(names, []).append((*(to_column(v) for v in fields.values()), task_id))
         async with self._pool.acquire() as connection, connection.transaction():
             for names, rows in shapes.items():

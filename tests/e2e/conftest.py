@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from tests import backends
+
 pytestmark = pytest.mark.e2e
 
 
@@ -19,3 +21,10 @@ def rows(data_dir: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
 def recorded(data_dir: Path, where: str) -> bool:
     """Whether some task matches `where` in the bot's store (for `eventually`)."""
     return bool(rows(data_dir, f"SELECT id FROM tasks WHERE {where}"))
+
+
+@pytest.fixture
+def pg_server() -> str:
+    """The PostgreSQL server the scaled-out tests make their databases on (skip, or fail under
+    REQUIRE_POSTGRES=1, when none answers)."""
+    return backends.require_server()
