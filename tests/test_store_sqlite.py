@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import DatabaseLocation
-from bot.store import StoreError
+from bot.store import NewTask, StoreError
 from bot.store.migrations import LATEST, MIGRATIONS
 from bot.store.sqlite import SqliteStore
 
@@ -128,3 +128,18 @@ async def test_a_second_store_on_the_same_file_is_refused_until_the_first_closes
         await first.close()
     second = await SqliteStore.open(location(tmp_path / "bot.sqlite3"))
     await second.close()
+
+
+async def test_leases_left_by_a_killed_process_are_freed_on_open(tmp_path: Path) -> None:
+    # One process owns a SQLite file, so a lease found at open belongs to a process that died
+    # mid-check: its task must be claimable at once, not after LEASE_S.
+    first = await SqliteStore.open(location(tmp_path / "bot.sqlite3"))
+    task = await first.insert_task(NewTask("midapi", "imagine", 1, 10, 20, "k", prompt="p"), now=1.0)
+    await first.update(task.id, next_check_at=5.0)
+    assert [t.id for t in await first.claim_due("dead-1", 10.0, 5, 1_000_000.0)] == [task.id]
+    await first.close()
+    second = await SqliteStore.open(location(tmp_path / "bot.sqlite3"))
+    try:
+        assert [t.id for t in await second.claim_due("new-2", 10.0, 5, 30.0)] == [task.id]
+    finally:
+        await second.close()

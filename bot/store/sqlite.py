@@ -102,6 +102,11 @@ class SqliteStore(SettingsQueries):
             await self._db.execute("PRAGMA synchronous = FULL")
         await self.migrate()
         await self.check_writable()
+        # This process holds the file's lock, so any lease in it was left by a process that is gone
+        # (killed mid-check): free its tasks now rather than after LEASE_S.
+        await self._db.execute(
+            "UPDATE tasks SET claimed_by = NULL, lease_until = NULL WHERE claimed_by IS NOT NULL"
+        )
 
     async def migrate(self, target: int | None = None) -> int:
         """Apply every step above the file's version, each in its own transaction; return the version."""
