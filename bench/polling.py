@@ -122,7 +122,7 @@ async def follow(scenario: Scenario, arrivals: list[Arrival]) -> Figures:
             )
             if scenario.fixed_s is not None:
                 gap = scenario.fixed_s / SCALE
-                engine.follower.interval = lambda task, now=None: gap  # type: ignore[method-assign]
+                engine.follower.interval = lambda task, now=None, progress=None: gap  # type: ignore[method-assign]
             if scenario.callbacks:
                 web = WebServer(engine=engine, store=store, metrics=Metrics(), tokens=None, max_lag_s=60)
                 await web.start("127.0.0.1", 0)

@@ -10,6 +10,10 @@ own process, default settings) starts on the loopback Discord. Measured:
 * RSS of the bot process at the end, against a bare discord.py bot (`bench/bare_bot.py`) connected
   to the same loopback Discord.
 
+The resume time's baseline is `bench/bare_reader.py`: a bare aiohttp client, in its own process,
+reading each of the same tasks once from the same fake with the engine's default concurrency. It is
+the floor: what the HTTP reads alone cost on this machine.
+
 Goals: every task read within 3 s of the first read, even at 10,000; lag p99 under 1 s; RSS at most
 the bare bot's + 30 MB. Growth per 1,000 tasks is shown so linear (or worse) growth is visible.
 Everything is bounded: a resume not done in RESUME_CAP_S is reported as such, and the bot is stopped
@@ -92,17 +96,30 @@ async def lag_s(session: aiohttp.ClientSession, port: int) -> float | None:
     return None
 
 
+async def floor_s(fake: FakeMidapi) -> float:
+    """The bare reader's time to read every task once; the fake's read counts are reset after it."""
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.bare_reader", fake.base_url, PROVIDER_KEY,
+        cwd=Path(__file__).resolve().parents[1],
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(reader.communicate("\n".join(fake.tasks).encode()), RESUME_CAP_S * 2)
+    for task in fake.tasks.values():
+        task.status_reads = 0
+    return float(out.decode().strip() or "nan")
+
+
 async def resume(discord: FakeDiscord, count: int, guild: int, channel: int) -> Figures:
     scratch = Path(tempfile.mkdtemp(prefix="mjbot-bench-scale-"))
     fake = FakeMidapi(duration_s=86_400, api_key=PROVIDER_KEY)
     fake.reports_progress = False  # no progress messages to edit: the engine alone is measured
     await fake.start()
     await seed(scratch / "bot.sqlite3", fake, count, guild, channel)
+    figures: Figures = {"floor_s": await floor_s(fake)}
     port = free_port()
     env = bot_env(discord, fake, scratch, port, POLL_FIRST_S="5", POLL_MAX_S="30", TASK_TIMEOUT_S="86400")
     bot = BotProcess(env, scratch / "bot.log")
     tasks = list(fake.tasks.values())
-    figures: Figures = {}
     try:
         await bot.start()
         assert bot.process is not None
@@ -188,6 +205,7 @@ def rows(m: Figures) -> list[Row]:
         )
         table += [
             Row(f"{count:,} tasks", "resume (first read → all read)", figure, "≤ 3 s", resumed <= 3.0),
+            Row("", "bare client reading each once (floor)", f"{sig(m[k + 'floor_s'])} s ({sig(resumed / m[k + 'floor_s'])}× to resume)"),
             Row("", "resume per 1,000 tasks", f"{sig(resumed / count * 1000)} s"),
             Row("", "engine lag p99, steady state", f"{sig(m[k + 'lag_p99_s'])} s", "< 1 s", m[k + "lag_p99_s"] < 1.0),
             Row("", "RSS (over bare)", f"{sig(m[k + 'rss_mb'])} MB (+{sig(m[k + 'rss_mb'] - bare)})", f"≤ {sig(bare + 30)} MB", m[k + "rss_mb"] <= bare + 30),

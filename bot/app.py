@@ -80,11 +80,11 @@ async def run(settings: Settings) -> int:
                 async def on_update(task: Task, position: int) -> None:
                     await bot.tracker.update(task, position)
                     if shared:
-                        engine.signal("task", task.id)
+                        engine.broadcast.send("task", task.id)
 
                 def on_recorded(task: Task) -> None:
                     if shared:
-                        engine.signal("task", task.id)
+                        engine.broadcast.send("task", task.id)
 
                 deliverer = Deliverer(bot, downloads, settings, provider.capabilities, bot.tracker, store)
                 engine = Engine(

@@ -70,15 +70,20 @@ class Rig:
 
 
 async def build(
-    tmp_path: Path, session: aiohttp.ClientSession, fake: FakeMidapi | FakeVtrix, **env: str
+    tmp_path: Path,
+    session: aiohttp.ClientSession,
+    fake: FakeMidapi | FakeVtrix,
+    *,
+    timeout_s: float = 1.0,
+    **env: str,
 ) -> Rig:
     settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env)
     store = await open_store(settings.database)
     provider: Provider
     if isinstance(fake, FakeMidapi):
-        provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
+        provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=timeout_s)
     else:
-        provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=1)
+        provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url, timeout_s=timeout_s)
     deliveries = Deliveries()
     metrics = Metrics()
     engine = Engine(

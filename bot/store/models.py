@@ -113,7 +113,9 @@ class Task:
     @classmethod
     def from_row(cls, row: dict[str, object]) -> Task:
         values = dict(row)
-        values["result_urls"] = tuple(json.loads(str(values["result_urls"] or "[]")))
+        urls = values["result_urls"]
+        # Most rows read are unfinished tasks with no results: skip the JSON parse for those.
+        values["result_urls"] = tuple(json.loads(str(urls))) if urls and urls != "[]" else ()
         values["cost"] = Decimal(str(values["cost"])) if values["cost"] is not None else None
         values["create_uncertain"] = bool(values["create_uncertain"])
         values["state"] = TaskState(str(values["state"]))

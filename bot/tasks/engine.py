@@ -7,7 +7,9 @@ processes on one PostgreSQL database every task is followed by exactly one of th
 process's tasks are taken over when its leases run out. The loop wakes at the earliest due time or
 at once on an event (a new task, a callback, a signal from another process), runs due work
 concurrently up to `ENGINE_CONCURRENCY`, and sends no provider request while the provider asks us to
-wait. What one check does is `follow.Follower`'s job; cross-process signals are `signals`'.
+wait. A tick claims a slot's worth more than it can start at once: the extra waits in memory and
+starts the moment a slot frees, so under load a tick (and its store round trips) serves many reads,
+not one. What one check does is `follow.Follower`'s job; telling other processes is `Broadcast`'s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,11 +28,16 @@ from ..providers.base import Provider
 from ..store.base import Store, is_store_fault
 from ..store.models import Task, TaskState
 from .batch import WriteBatch
+from .broadcast import Broadcast
 from .follow import RECONCILE_WINDOW_S, CallbackUrlFn, Follower, UpdateFn
+from .leases import Leases
 from .schedule import ProviderPause
 from .storewatch import StoreWatch
 
 log = logging.getLogger(__name__)
+
+# Routine writes wait at most this long for the next tick when no wake-up brings one sooner.
+FLUSH_EVERY_S = 0.05
 
 DeliverFn = Callable[[Task], Awaitable[None]]
 
@@ -75,7 +83,7 @@ class Engine:
             self.pause,
             self.batch,
             wake=self.wake,
-            on_pause=self._share_pause,
+            on_pause=lambda: self.broadcast.pause(self.pause.until, self.pause.reason or "paused"),
             on_update=on_update,
             callback_url=callback_url,
             metrics=metrics,
@@ -83,8 +91,10 @@ class Engine:
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._work: dict[str, asyncio.Task[None]] = {}
-        self._leases_until = 0.0
-        self._background: set[asyncio.Task[None]] = set()
+        # Checks claimed (leased) by the last ticks, waiting for a free slot; started oldest first.
+        self._ready: deque[Task] = deque()
+        self.leases = Leases(settings.lease_s)
+        self.broadcast = Broadcast(store)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,6 +120,7 @@ class Engine:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1.0)
+        self._hand_back_ready()  # never started
         try:
             await self.batch.flush()
         except Exception as exc:
@@ -150,10 +161,10 @@ class Engine:
             if provider_task_id:
                 log.info("task %s: reconciled by callback as %s", task.id, provider_task_id)
                 await self.store.update(task.id, next_check_at=time.time(), provider_task_id=provider_task_id)
-                self.signal("wake", task.id)
+                self.broadcast.send("wake", task.id)
                 return True
         await self.store.update(task.id, next_check_at=time.time())
-        self.signal("wake", task.id)
+        self.broadcast.send("wake", task.id)
         return True
 
     def woken(self, task_id: str) -> None:
@@ -167,32 +178,6 @@ class Engine:
         if until > self.pause.until:
             self.pause.until, self.pause.reason = until, reason
             log.info("engine: provider paused by another process until %.0f (%s)", until, reason)
-
-    def signal(self, channel: str, payload: str) -> None:
-        """Tell the other processes (a no-op in effect with one process); never blocks the caller."""
-        task = asyncio.create_task(self._notify(channel, payload))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _notify(self, channel: str, payload: str) -> None:
-        try:
-            await self.store.notify(channel, payload)
-        except Exception as exc:
-            log.warning("engine: could not signal %s to other processes (%s)", channel, exc)
-
-    def _share_pause(self) -> None:
-        until, reason = self.pause.until, self.pause.reason or "paused"
-
-        async def share() -> None:
-            try:
-                await self.store.set_provider_pause(until, reason)
-            except Exception as exc:
-                log.warning("engine: could not share the provider pause (%s)", exc)
-            await self._notify("pause", f"{until}|{reason}")
-
-        task = asyncio.create_task(share())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # --- the loop --------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -223,12 +208,23 @@ class Engine:
 
     async def _sleep(self, started: int) -> None:
         now = time.time()
+        if self._ready:
+            # Claimed work waits for slots: a finishing check wakes the loop when more is wanted,
+            # so the schedule need not be read; only the batch's writes have a deadline.
+            timeout = FLUSH_EVERY_S if len(self.batch) else 1.0
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            return
         next_at = await self._next_wake_at()
         timeout = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now))
+        if len(self.batch):
+            timeout = min(timeout, FLUSH_EVERY_S)
         if self.pause.active(now):
             timeout = min(5.0, max(timeout, self.pause.seconds_left(now)))
-        if self._work and self._leases_until:
-            timeout = min(timeout, max(0.0, self._leases_until - self.settings.lease_s / 2 - now))
+        renew_at = self.leases.renew_at(self._in_flight())
+        if renew_at is not None:
+            timeout = min(timeout, max(0.0, renew_at - now))
         if timeout <= 0:
             if started:
                 await asyncio.sleep(0)
@@ -236,7 +232,7 @@ class Engine:
             # Everything due is already in flight (or waits for a free slot): a finishing piece of
             # work wakes the loop, so wait for that instead of spinning on the schedule. With
             # nothing in flight, something just fell due: look again almost at once.
-            timeout = 1.0 if self._work else 0.05
+            timeout = 1.0 if self._work else FLUSH_EVERY_S
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
@@ -266,21 +262,27 @@ class Engine:
         if self.metrics:
             self.metrics.provider_paused.set(1 if paused else 0)
         started = 0
-        lag = 0.0
-        free = self.settings.engine_concurrency - len(self._work)
-        if not paused and free > 0:
-            due = await self.store.claim_due(self.owner, now, free, self.settings.lease_s)
-            if due and due[0].next_check_at is not None:
-                lag = max(0.0, now - due[0].next_check_at)
+        concurrency = self.settings.engine_concurrency
+        # Enough to fill the free slots now and every slot once more; small, so that with several
+        # processes the work spreads over all of them. None while every slot is busy: slots stuck
+        # on a slow provider must not hold work another process could do.
+        free = concurrency - len(self._work)
+        wanted = free + concurrency - len(self._ready) if free > 0 else 0
+        if paused:
+            self._hand_back_ready()
+        elif wanted > 0:
+            due = await self.store.claim_due(self.owner, now, wanted, self.settings.lease_s)
             for task in due:
                 if f"check:{task.id}" in self._work or self.storewatch.held(task.id, now):
                     self.batch.release([task.id])
                     continue
-                self._spawn(f"check:{task.id}", self.follower.check(task))
-                started += 1
-        self.state.lag_s = lag
-        if self.metrics:
-            self.metrics.engine_lag.set(lag)
+                self._ready.append(task)
+            self.leases.claimed((task.id for task in due), now)
+            if due:
+                self.state.claimed += len(due)
+            elif not self._ready:
+                self._set_lag(0.0)  # nothing due: the engine is on schedule
+        started += self._start_ready()
         if self.deliver is not None:
             claimed = await self.store.claim_undelivered(
                 self.owner, now, self.settings.engine_concurrency * 2, self.settings.lease_s
@@ -291,19 +293,58 @@ class Engine:
                     continue
                 self._spawn(f"deliver:{task.id}", self.deliver(task))
                 started += 1
-        if started:
-            self._leases_until = now + self.settings.lease_s
-            self.state.claimed += started
+            self.leases.claimed((task.id for task in claimed), now)
+            self.state.claimed += len(claimed)
         self.state.inflight = len(self._work)
         return started
 
+    def _start_ready(self) -> int:
+        """Start claimed checks while slots are free; no store work, so a finishing check starts the
+        next one at once. The lag is measured here, when a check actually starts."""
+        started = 0
+        while self._ready and len(self._work) < self.settings.engine_concurrency:
+            if not self.storewatch.healthy:
+                break  # nothing new while the store cannot record it; the tick after it heals starts these
+            if self.pause.active():
+                self._hand_back_ready()
+                break
+            task = self._ready.popleft()
+            now = time.time()
+            if not self.leases.fresh(task.id, now):
+                self._hand_back(task.id)  # waited too long for a slot: claimed afresh, maybe elsewhere
+                continue
+            if task.next_check_at is not None:
+                self._set_lag(max(0.0, now - task.next_check_at))
+            self._spawn(f"check:{task.id}", self.follower.check(task))
+            started += 1
+        return started
+
+    def _hand_back_ready(self) -> None:
+        """The provider asked us to wait: claimed checks go back (still due) for after the pause."""
+        while self._ready:
+            self._hand_back(self._ready.popleft().id)
+
+    def _hand_back(self, task_id: str) -> None:
+        self.batch.release([task_id])
+        self.leases.dropped(task_id)
+
+    def _in_flight(self) -> list[str]:
+        return [key.partition(":")[2] for key in self._work]
+
+    def _set_lag(self, lag: float) -> None:
+        self.state.lag_s = lag
+        if self.metrics:
+            self.metrics.engine_lag.set(lag)
+
     async def _renew_leases(self, now: float) -> None:
-        """Long work (a slow provider, a big upload) keeps its claim: renewed at half the lease."""
-        if not self._work or now < self._leases_until - self.settings.lease_s / 2:
+        """Long work (a slow provider, a big upload) keeps its claim (see `Leases`)."""
+        ids = sorted(self._in_flight())
+        renew_at = self.leases.renew_at(ids)
+        if renew_at is None or now < renew_at:
             return
-        ids = sorted({key.partition(":")[2] for key in self._work})
-        self._leases_until = now + self.settings.lease_s
-        await self.store.renew(self.owner, ids, self._leases_until)
+        until = now + self.settings.lease_s
+        await self.store.renew(self.owner, ids, until)
+        self.leases.renewed(ids, until)
 
     def _spawn(self, key: str, work: Awaitable[None]) -> None:
         task_id = key.partition(":")[2]
@@ -325,8 +366,12 @@ class Engine:
                     self._defer_after_bug(key)
             finally:
                 self._work.pop(key, None)
-                self.batch.release([task_id])  # the lease goes back with the next flush
-                self.wake()
+                self._hand_back(task_id)  # the lease goes back with the next flush
+                self._start_ready()
+                # A tick claims more (and flushes) once half the claimed work is under way; until
+                # then finishing work needs no tick.
+                if len(self._ready) < max(1, self.settings.engine_concurrency // 2):
+                    self.wake()
 
         self._work[key] = asyncio.create_task(guarded(), name=key)
 

@@ -202,28 +202,27 @@ class Follower:
         provider_task_id = task.provider_task_id
         assert provider_task_id is not None
         # Counted with whatever this read leads to, in the same write.
-        task = replace(task, status_reads=task.status_reads + 1)
+        reads = task.status_reads + 1
         try:
             status = await self.provider.status(provider_task_id)
         except (RateLimited, ProviderUnavailable) as exc:
             self.paused(exc)
-            self._after_trouble(task, self.pause.until)
+            self._after_trouble(task, self.pause.until, reads)
             return
         except NotFound as exc:
-            await self.fail(task, exc, status_reads=task.status_reads)
+            await self.fail(task, exc, status_reads=reads)
             return
         except AuthError:
-            self._after_trouble(task, now + self.settings.poll_max_s)
+            self._after_trouble(task, now + self.settings.poll_max_s, reads)
             return
         except ProviderError as exc:
             log.warning("task %s: status read failed: %s", task.id, exc.detail)
-            self._after_trouble(task, now + self.interval(task))
+            self._after_trouble(task, now + self.interval(task), reads)
             return
         self.pause.answered()
-        await self._record_answer(task, status, now)
+        await self._record_answer(task, status, now, reads)
 
-    async def _record_answer(self, task: Task, status: TaskStatus, now: float) -> None:
-        reads = task.status_reads
+    async def _record_answer(self, task: Task, status: TaskStatus, now: float, reads: int) -> None:
         if status.state == "succeeded":
             self.durations.record(task, now)
             await self.finish(
@@ -259,13 +258,13 @@ class Follower:
                 "last_progress_at": now if moved else task.last_progress_at,
                 "poll_count": task.poll_count + 1,
                 "status_reads": reads,
-                "next_check_at": now + self.interval(replace(task, progress=progress), now),
+                "next_check_at": now + self.interval(task, now, progress),
             }
             self.batch.add(task.id, changes)
             if moved:
                 await self.notify(replace(task, **changes))
 
-    def _after_trouble(self, task: Task, next_check_at: float) -> None:
+    def _after_trouble(self, task: Task, next_check_at: float, reads: int) -> None:
         """The provider could not be asked (an outage, a pause, an unreadable answer): that time does
         not count toward the stall timeout, so the clock of the last progress moves along with it."""
         now = time.time()
@@ -277,15 +276,17 @@ class Follower:
                 "last_checked_at": now,
                 "last_progress_at": since,
                 "next_check_at": next_check_at,
-                "status_reads": task.status_reads,
+                "status_reads": reads,
             },
         )
 
-    def interval(self, task: Task, now: float | None = None) -> float:
+    def interval(self, task: Task, now: float | None = None, progress: int | None = None) -> float:
+        """`progress`: what the read just reported, when it is newer than the task's own."""
         settings = self.settings
         return poll_gap(
             task,
             now,
+            progress=progress,
             first=settings.poll_first_s,
             longest=settings.poll_max_s,
             callbacks=self.callback_url is not None,

@@ -65,13 +65,16 @@ def poll_gap(
     callbacks: bool,
     learned: Learned | None = None,
     jitter: float = 1.0,
+    progress: int | None = None,
 ) -> float:
     """The gap to the next status read (see the module docstring for the order of evidence).
 
     `learned` is what recent tasks of the same provider and kind took (None: not enough known yet). `jitter` (about 1) spreads blind backoff steps so tasks started together do not read
     together; targeted reads are not jittered, since each already aims at its own moment.
     With callbacks on, polling is only the safety net, so it backs off further (up to 4x `longest`).
+    `progress` overrides the task's own (a read just reported it and it is not stored yet).
     """
+    progress = task.progress if progress is None else progress
     backoff = min(longest, first * (1.5**task.poll_count))
     if callbacks:
         safety_net = max(backoff * 2, longest)
@@ -83,8 +86,8 @@ def poll_gap(
         return backoff * jitter
     floor = first * NEAR_FLOOR
     elapsed = _elapsed(task, now)
-    if 0 < task.progress < 100 and elapsed > 0:
-        return _clamp(_from_progress(elapsed, task.progress, longest) + first * MARGIN, floor, longest)
+    if 0 < progress < 100 and elapsed > 0:
+        return _clamp(_from_progress(elapsed, progress, longest) + first * MARGIN, floor, longest)
     if learned:
         return _clamp(_from_learned(elapsed, learned, floor), floor, longest)
     return backoff * jitter
