@@ -62,7 +62,12 @@ async def run(settings: Settings) -> int:
     try:
         # Result downloads get their own session: its resolver refuses internal addresses.
         downloads = download_session(address_check(settings.download_allow_private))
-        async with aiohttp.ClientSession(headers={"User-Agent": "mjbot/0.1"}) as session, downloads:
+        # The provider session: the APIs authenticate by key, so a cookie set by a provider (or by
+        # anything in between) is never kept or sent back, and no request pays for a cookie jar.
+        provider_session = aiohttp.ClientSession(
+            headers={"User-Agent": "mjbot/0.1"}, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        async with provider_session as session, downloads:
             provider = make_provider(settings, session, metrics.observe_request)
             tokens = (
                 CallbackTokens(settings.callback_secret.get(), settings.callback_public_url, provider.name)
