@@ -37,6 +37,8 @@ from .web import WebServer
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 6.0
+# Before the engine's grace: with both, a stop stays inside Docker's and systemd's 15 s.
+INTERACTION_GRACE_S = 5.0
 UNREACHABLE = (
     aiohttp.ClientError,
     OSError,
@@ -149,6 +151,8 @@ async def _run_bot(bot: MJBot, engine: Engine, settings: Settings, stop: asyncio
         # The gateway stays up meanwhile, so members pressing now are told the bot is restarting.
         bot.accepting = False
         stopper.cancel()
+        # Acknowledged presses are owed their outcome: their work still needs the store and engine.
+        await bot.in_flight.drain(INTERACTION_GRACE_S)
         try:
             async with asyncio.timeout(SHUTDOWN_GRACE_S):
                 await engine.stop(grace_s=SHUTDOWN_GRACE_S - 1)

@@ -45,6 +45,13 @@ def test_compose_mounts_the_data_volume() -> None:
     assert "/data" in text and "env_file: .env" in text
 
 
+def test_env_example_lists_every_setting_the_bot_reads() -> None:
+    from bot.config import DEFAULTS
+
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
+    assert sorted(set(DEFAULTS) - documented) == []
+
+
 def test_env_example_lists_every_spec_variable() -> None:
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
     spec = {

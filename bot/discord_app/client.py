@@ -23,6 +23,7 @@ from ..tasks.engine import Engine
 from ..tasks.members import MemberSettings
 from ..tasks.quota import Quota
 from ..tasks.service import TaskService
+from .acks import InFlight
 from .interactions import report_error, respond
 from .invite import invite_url
 from .progress import ProgressTracker
@@ -100,6 +101,7 @@ class MJBot(commands.AutoShardedBot):
             self.shard_ids = list(settings.shard_ids)
         self.settings = settings
         self.tracker = ProgressTracker()
+        self.in_flight = InFlight()
         self.accepting = True
         self.services = wire(self)
 

@@ -48,9 +48,17 @@ async def respond(interaction: Interaction, content: str, **kwargs: Any) -> None
 
 
 async def defer_private(interaction: Interaction) -> None:
-    """Acknowledge at once with a private "thinking…" reply that the work edits later."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    """Acknowledge at once with a private "thinking…" reply that the work edits later. The work goes
+    on once the interactions arriving with this one are acknowledged too, and a shutdown waits for
+    it (`InFlight`)."""
+    acks = interaction.client.in_flight
+    acks.arrived()
+    try:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    finally:
+        acks.acknowledged()
     observe_ack(interaction)
+    await acks.settled()
 
 
 def observe_ack(interaction: Interaction) -> None:

@@ -104,13 +104,16 @@ class Follower:
         # Logged before it is stored: if the store fails now, the operator can still match the charge.
         log.info("task %s: created at %s as %s", task.id, self.provider.name, provider_task_id)
         now = time.time()
+        # With callbacks the callback brings the news, so the first read is already the safety net
+        # (one read per task: the callback's); without them, reading starts at POLL_FIRST_S.
+        first_read = self.interval(task, now) if self.callback_url else self.settings.poll_first_s
         task = await self.store.update(
             task.id,
             provider_task_id=provider_task_id,
             state=TaskState.SUBMITTED,
             submitted_at=now,
             last_progress_at=now,
-            next_check_at=now if early else now + self.settings.poll_first_s,
+            next_check_at=now if early else now + first_read,
         )
         await self.notify(task)
         return task

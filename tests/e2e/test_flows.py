@@ -324,3 +324,26 @@ async def test_gateway_hiccup_is_resumed_and_members_keep_being_served(tmp_path:
         await w.discord.wait_for_message(w.channel, is_result("imagine"))
         again = await w.discord.slash(w.bob, w.channel, "imagine", prompt="after the storm")
         assert "Started" in await w.discord.wait_for_answer(again, lambda t: "Started" in t)
+
+
+async def test_sigterm_lets_acknowledged_presses_finish_before_the_store_closes(tmp_path: Path) -> None:
+    # Three presses acknowledged, their creates still at the provider when SIGTERM comes: each
+    # member still gets their task started (nothing lost), and the process exits 0.
+    async with world(tmp_path) as w:
+        ask = await w.discord.slash(w.alice, w.channel, "imagine", prompt="a grid pressed at closing time")
+        await w.discord.wait_for_answer(ask, lambda t: "Started" in t)
+        grid = await w.discord.wait_for_message(w.channel, is_result("imagine"))
+        w.provider.inject("create", "slow", times=3, delay_s=2)
+        members = [w.bob, w.discord.add_user("carol"), w.discord.add_user("dave")]
+        presses = [await w.discord.press(m, grid, f"V{n + 1}") for n, m in enumerate(members)]
+        await eventually(lambda: len(w.provider.creates()) == 4)  # all three creates in flight
+        assert all(p.answered for p in presses) and w.bot.process is not None
+        w.bot.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(w.bot.process.wait(), 15) == 0
+        for press in presses:
+            assert "Started" in await w.discord.wait_for_answer(press, lambda t: "Started" in t, timeout=1)
+        assert "Cannot operate on a closed database" not in w.bot.log()
+        assert (
+            len(rows(w.data_dir, "SELECT id FROM tasks WHERE state = 'submitted' AND parent_id IS NOT NULL"))
+            == 3
+        )
