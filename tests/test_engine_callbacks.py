@@ -99,3 +99,25 @@ async def test_a_callback_for_a_timed_out_task_still_brings_its_result_home(
     finally:
         await server.stop()
         await rig.close()
+
+
+async def test_with_callbacks_a_task_costs_the_one_read_its_callback_triggers(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> None:
+    # Reading starts at POLL_FIRST_S only without callbacks: here the first read is the safety net
+    # (twice POLL_MAX_S), after the task's 1 s at the provider, so only the callback's read happens.
+    rig = await build(tmp_path, session, fake_midapi, POLL_FIRST_S="0.2", POLL_MAX_S="2")
+    fake_midapi.duration_s = 1.0
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
+    server.tokens = tokens
+    rig.engine.follower.callback_url = tokens.url
+    try:
+        task = await rig.imagine()
+        assert task.next_check_at is not None and task.next_check_at - (task.submitted_at or 0) > 3.0
+        done = await rig.finished(task.id)
+        assert done.state == "succeeded" and done.status_reads == 1 and len(fake_midapi.calls("status")) == 1
+    finally:
+        await server.stop()
+        await rig.close()

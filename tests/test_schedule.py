@@ -163,7 +163,7 @@ def test_duration_model_learns_per_provider_and_kind_once_it_has_enough() -> Non
 
 
 def test_with_callbacks_polling_is_the_safety_net() -> None:
-    assert poll_gap(BASE, None, first=5, longest=30, callbacks=True) == 30.0
+    assert poll_gap(BASE, None, first=5, longest=30, callbacks=True) == 60.0
     assert poll_gap(replace(BASE, poll_count=9), None, first=5, longest=30, callbacks=True) == 60.0
     # With history, not before the callback is overdue: 1.5 x the 95% quantile (49 s) from submit.
     late = poll_gap(BASE, 1005.0, first=5, longest=30, callbacks=True, learned=LEARNED)

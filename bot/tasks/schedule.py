@@ -71,13 +71,16 @@ def poll_gap(
 
     `learned` is what recent tasks of the same provider and kind took (None: not enough known yet). `jitter` (about 1) spreads blind backoff steps so tasks started together do not read
     together; targeted reads are not jittered, since each already aims at its own moment.
-    With callbacks on, polling is only the safety net, so it backs off further (up to 4x `longest`).
+    With callbacks on, polling is only the safety net: twice `longest`, later when recent tasks took
+    longer (up to 4x `longest`).
     `progress` overrides the task's own (a read just reported it and it is not stored yet).
     """
     progress = task.progress if progress is None else progress
     backoff = min(longest, first * (1.5**task.poll_count))
     if callbacks:
-        safety_net = max(backoff * 2, longest)
+        # Nothing learned yet: twice the longest gap, past most Midjourney jobs, so a task whose
+        # callback comes costs that one read.
+        safety_net = longest * 2
         if learned is not None and now is not None:
             # Not before the callback is overdue: half again what nearly every recent task took.
             safety_net = max(safety_net, learned.high * CALLBACK_OVERDUE - _elapsed(task, now))
