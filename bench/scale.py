@@ -6,7 +6,12 @@ own process, default settings) starts on the loopback Discord. Measured:
 
 * resume: from the bot's first status read to every task having been read once (at the provider);
 * engine lag p99: the engine's own `mjbot_engine_lag_seconds` (how far behind its schedule it runs),
-  sampled from /metrics every 0.2 s for STEADY_S once the resume is done;
+  sampled from /metrics every 0.2 s. Twice: while *catching up*, the CATCH_UP_S right after the
+  resume (every task read at about the same moment falls due again at about the same moment, on the
+  shortest gaps, so a large resume is followed by a stretch where the schedule asks for more reads
+  than the machine can make), and in *steady state*, STEADY_S from SETTLE_S after the resume, once
+  the schedule has spread out. The goal is judged on the steady state, the catch-up is shown beside
+  it;
 * RSS of the bot process at the end, against a bare discord.py bot (`bench/bare_bot.py`) connected
   to the same loopback Discord.
 
@@ -42,7 +47,9 @@ from sandbox.world import PROVIDER_KEY, BotProcess, bot_env, free_port
 NAME = "scale"
 SIZES = (100, 1_000, 10_000)
 RESUME_CAP_S = 40.0
-STEADY_S = 6.0
+CATCH_UP_S = 6.0
+SETTLE_S = 20.0
+STEADY_S = 10.0
 TITLE = f"scale: the bot resuming {' / '.join(f'{n:,}' for n in SIZES)} unfinished tasks"
 
 
@@ -137,16 +144,22 @@ async def resume(discord: FakeDiscord, count: int, guild: int, channel: int) -> 
         figures["startup_s"] = (first or time.monotonic()) - spawned
         figures["resume_s"] = (all_read - first) if all_read and first else float("inf")
         figures["read_once"] = float(sum(1 for t in tasks if t.status_reads))
-        lags: list[float] = []
-        reads_before = sum(t.status_reads for t in tasks)
+        resumed = time.monotonic()
+        catching_up: list[float] = []
+        steady: list[float] = []
+        reads_before = 0
         async with aiohttp.ClientSession() as session:
-            steady_end = time.monotonic() + STEADY_S
-            while time.monotonic() < steady_end:
+            while (since := time.monotonic() - resumed) < SETTLE_S + STEADY_S:
+                if since >= SETTLE_S and not steady:
+                    reads_before = sum(t.status_reads for t in tasks)
                 lag = await lag_s(session, port)
-                if lag is not None:
-                    lags.append(lag)
+                if lag is not None and since < CATCH_UP_S:
+                    catching_up.append(lag)
+                elif lag is not None and since >= SETTLE_S:
+                    steady.append(lag)
                 await asyncio.sleep(0.2)
-        figures["lag_p99_s"] = percentile(lags, 99)
+        figures["catch_up_lag_p99_s"] = percentile(catching_up, 99)
+        figures["lag_p99_s"] = percentile(steady, 99)
         figures["reads_per_s"] = (sum(t.status_reads for t in tasks) - reads_before) / STEADY_S
         figures["rss_mb"] = rss_mb(bot.process.pid)
     finally:
@@ -207,7 +220,8 @@ def rows(m: Figures) -> list[Row]:
             Row(f"{count:,} tasks", "resume (first read → all read)", figure, "≤ 3 s", resumed <= 3.0),
             Row("", "bare client reading each once (floor)", f"{sig(m[k + 'floor_s'])} s ({sig(resumed / m[k + 'floor_s'])}× to resume)"),
             Row("", "resume per 1,000 tasks", f"{sig(resumed / count * 1000)} s"),
-            Row("", "engine lag p99, steady state", f"{sig(m[k + 'lag_p99_s'])} s", "< 1 s", m[k + "lag_p99_s"] < 1.0),
+            Row("", f"engine lag p99, catching up (first {CATCH_UP_S:g} s)", f"{sig(m[k + 'catch_up_lag_p99_s'])} s"),
+            Row("", f"engine lag p99, steady state (from {SETTLE_S:g} s)", f"{sig(m[k + 'lag_p99_s'])} s", "< 1 s", m[k + "lag_p99_s"] < 1.0),
             Row("", "RSS (over bare)", f"{sig(m[k + 'rss_mb'])} MB (+{sig(m[k + 'rss_mb'] - bare)})", f"≤ {sig(bare + 30)} MB", m[k + "rss_mb"] <= bare + 30),
             Row("", "start → first read | reads/s steady", f"{sig(m[k + 'startup_s'])} s | {sig(m[k + 'reads_per_s'])}"),
         ]  # fmt: skip
