@@ -145,8 +145,14 @@ def test_the_image_installs_from_the_lock_only() -> None:
 
 def dry_run(target: str, venv: Path) -> list[str]:
     """The commands `make <target>` would run on a fresh clone (nothing is executed)."""
+    # --no-print-directory: under `make check` this runs inside another make, which would otherwise
+    # add "Entering/Leaving directory" lines.
     done = subprocess.run(
-        ["make", "--dry-run", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--dry-run", "--no-print-directory", target, f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.splitlines()
 
