@@ -144,7 +144,7 @@ def test_duration_model_steps_by_the_middle_half_of_recent_durations() -> None:
         model.record(replace(task, last_checked_at=1000.0 + seconds), 1000.0 + seconds)
     learned = model.learned(task)
     assert learned is not None
-    assert learned.step == pytest.approx((45 - 35) / 6, abs=1e-6)  # interquartile range / 6
+    assert learned.step == pytest.approx((45 - 35) / 8, abs=1e-6)  # interquartile range / 8
 
 
 def test_duration_model_learns_per_provider_and_kind_once_it_has_enough() -> None:
