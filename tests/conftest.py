@@ -13,6 +13,8 @@ from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
 from tests import backends
 from tests.engine_rig import Rig, build
+from tests.service_rig import Setup
+from tests.service_rig import build as build_service
 
 
 @pytest.fixture
@@ -79,5 +81,25 @@ async def store(backend: backends.Backend) -> AsyncIterator[Store]:
 async def rig(tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi) -> AsyncIterator[Rig]:
     """The engine over midapi, started; closed after the test."""
     built = await build(tmp_path, session, fake_midapi)
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def setup(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
+) -> AsyncIterator[Setup]:
+    """Command logic over midapi (`tests/service_rig.py`), started; closed after the test."""
+    built = await build_service(tmp_path, session, fake_midapi)
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def vtrix_setup(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_vtrix: FakeVtrix
+) -> AsyncIterator[Setup]:
+    """Command logic over Vtrix, started; closed after the test."""
+    built = await build_service(tmp_path, session, fake_vtrix, MJ_PROVIDER="vtrix")
     yield built
     await built.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -11,8 +13,24 @@ from bot.metrics import Metrics
 from bot.store import Task
 from bot.web import WebServer
 from sandbox.midapi import FakeMidapi
-from tests.engine_rig import build
+from tests.engine_rig import Rig, build
 from tests.helpers import eventually
+
+
+@contextlib.asynccontextmanager
+async def callbacks_on(rig: Rig) -> AsyncIterator[tuple[WebServer, CallbackTokens]]:
+    """The rig's engine with callbacks on: the web server that takes them and the tokens in their
+    URLs. The server stops and the rig closes on the way out."""
+    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
+    await server.start("127.0.0.1", 0)
+    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
+    server.tokens = tokens
+    rig.engine.follower.callback_url = tokens.url
+    try:
+        yield server, tokens
+    finally:
+        await server.stop()
+        await rig.close()
 
 
 async def test_callback_wakes_task_and_forged_one_is_404(
@@ -20,13 +38,7 @@ async def test_callback_wakes_task_and_forged_one_is_404(
 ) -> None:
     # Slow polling, so only the callback can explain a fast finish.
     rig = await build(tmp_path, session, fake_midapi, POLL_FIRST_S="20", POLL_MAX_S="30")
-    metrics = Metrics()
-    server = WebServer(engine=rig.engine, store=rig.store, metrics=metrics, tokens=None, max_lag_s=60)
-    await server.start("127.0.0.1", 0)
-    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
-    server.tokens = tokens
-    rig.engine.follower.callback_url = tokens.url
-    try:
+    async with callbacks_on(rig) as (server, tokens):
         task = await rig.imagine()
         assert fake_midapi.calls("imagine")[0].body["callBackUrl"] == tokens.url(task.id)
         done = await rig.finished(task.id)
@@ -45,21 +57,13 @@ async def test_callback_wakes_task_and_forged_one_is_404(
             assert response.status == 413
         unchanged = await rig.store.get(other.id)
         assert unchanged is not None and unchanged.next_check_at == other.next_check_at
-    finally:
-        await server.stop()
-        await rig.close()
 
 
 async def test_callback_reconciles_an_unknown_create(
     tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
 ) -> None:
     rig = await build(tmp_path, session, fake_midapi)
-    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
-    await server.start("127.0.0.1", 0)
-    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
-    server.tokens = tokens
-    rig.engine.follower.callback_url = tokens.url
-    try:
+    async with callbacks_on(rig):
         # The provider takes the create but the answer is lost (slower than the client's timeout).
         rig.fake.inject("create", "slow", delay_s=1.5)
         task = await rig.imagine()
@@ -67,21 +71,13 @@ async def test_callback_reconciles_an_unknown_create(
         done = await rig.finished(task.id)
         assert done.state == "succeeded" and done.provider_task_id in fake_midapi.tasks
         assert len(fake_midapi.creates()) == 1
-    finally:
-        await server.stop()
-        await rig.close()
 
 
 async def test_a_callback_for_a_timed_out_task_still_brings_its_result_home(
     tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
 ) -> None:
     rig = await build(tmp_path, session, fake_midapi, TASK_TIMEOUT_S="1")
-    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
-    await server.start("127.0.0.1", 0)
-    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
-    server.tokens = tokens
-    rig.engine.follower.callback_url = tokens.url
-    try:
+    async with callbacks_on(rig):
         task = await rig.imagine("slow to start [stuck]")
         timed_out = await rig.finished(task.id)
         assert timed_out.state == "timed_out"
@@ -96,9 +92,6 @@ async def test_a_callback_for_a_timed_out_task_still_brings_its_result_home(
             "timed_out",
             "succeeded",
         ]
-    finally:
-        await server.stop()
-        await rig.close()
 
 
 async def test_with_callbacks_a_task_costs_the_one_read_its_callback_triggers(
@@ -108,16 +101,8 @@ async def test_with_callbacks_a_task_costs_the_one_read_its_callback_triggers(
     # (twice POLL_MAX_S), after the task's 1 s at the provider, so only the callback's read happens.
     rig = await build(tmp_path, session, fake_midapi, POLL_FIRST_S="0.2", POLL_MAX_S="2")
     fake_midapi.duration_s = 1.0
-    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
-    await server.start("127.0.0.1", 0)
-    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
-    server.tokens = tokens
-    rig.engine.follower.callback_url = tokens.url
-    try:
+    async with callbacks_on(rig):
         task = await rig.imagine()
         assert task.next_check_at is not None and task.next_check_at - (task.submitted_at or 0) > 3.0
         done = await rig.finished(task.id)
         assert done.state == "succeeded" and done.status_reads == 1 and len(fake_midapi.calls("status")) == 1
-    finally:
-        await server.stop()
-        await rig.close()

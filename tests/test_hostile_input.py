@@ -3,31 +3,16 @@ an upscale passed off as a grid, forged page numbers, prompts made of markdown."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiohttp
 import pytest
 
 from bot import messages
 from bot.errors import BotError
 from bot.store import TaskState
 from bot.tasks import Actor
-from sandbox.midapi import FakeMidapi
 from tests.helpers import eventually
-from tests.test_service import ALICE, Setup, build
+from tests.service_rig import ALICE, Setup
 
 MALLORY = Actor(66, 99, 990)  # a member of another server
-
-
-@pytest.fixture
-async def setup(
-    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
-) -> AsyncIterator[Setup]:
-    built = await build(tmp_path, session, fake_midapi)
-    yield built
-    await built.engine.stop()
-    await built.store.close()
 
 
 async def test_another_servers_grid_reads_as_unknown_and_nothing_is_asked(setup: Setup) -> None:

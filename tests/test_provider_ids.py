@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import aiohttp
 import pytest
 
@@ -15,7 +12,7 @@ from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
-from tests.test_service import ALICE, Setup, build
+from tests.service_rig import ALICE, Setup
 
 HOSTILE = ["../../v1/account", "x?delete=1", "a/b", "x#frag", "%2e%2e", "id with space", "é", "x" * 101]
 
@@ -77,22 +74,12 @@ def test_midapi_callback_with_a_malformed_id_reconciles_nothing(midapi: MidapiCl
     assert midapi.callback_task_id(b'{"code": 200, "data": {"taskId": "m-1"}}') == "m-1"
 
 
-@pytest.fixture
-async def vtrix_service(
-    tmp_path: Path, session: aiohttp.ClientSession, fake_vtrix: FakeVtrix
-) -> AsyncIterator[Setup]:
-    built = await build(tmp_path, session, fake_vtrix, MJ_PROVIDER="vtrix")
-    yield built
-    await built.engine.stop()
-    await built.store.close()
-
-
 @pytest.mark.parametrize("reference", ["../../v1/account", "x?delete=1", "a/b"])
 async def test_vary_refuses_a_path_as_a_task_id_before_any_request(
-    vtrix_service: Setup, reference: str
+    vtrix_setup: Setup, reference: str
 ) -> None:
     with pytest.raises(BotError) as caught:
-        await vtrix_service.service.vary(ALICE, reference, 1, None, None)
+        await vtrix_setup.service.vary(ALICE, reference, 1, None, None)
     assert "is not a task id" in caught.value.user_message
-    assert vtrix_service.fake.requests == []
-    assert (await vtrix_service.store.user_log(ALICE.user_id))[1] == 0
+    assert vtrix_setup.fake.requests == []
+    assert (await vtrix_setup.store.user_log(ALICE.user_id))[1] == 0

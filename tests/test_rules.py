@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,17 +26,7 @@ from bot.web import WebServer
 from sandbox.midapi import FakeMidapi
 from tests.engine_rig import build as build_rig
 from tests.helpers import eventually
-from tests.test_service import ALICE, BOB, Setup, build
-
-
-@pytest.fixture
-async def setup(
-    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
-) -> AsyncIterator[Setup]:
-    built = await build(tmp_path, session, fake_midapi)
-    yield built
-    await built.engine.stop()
-    await built.store.close()
+from tests.service_rig import ALICE, BOB, Setup, build
 
 
 async def ended(setup: Setup, task_id: str, state: TaskState) -> Task:

@@ -5,91 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.errors import BotError, TooManyActive, Unsupported
-from bot.providers.midapi import MidapiClient
-from bot.providers.vtrix import VtrixClient
-from bot.store import Store, open_store
-from bot.tasks import Actor, Admission, Engine, MemberSettings, Quota, Reply, TaskService
 from sandbox.midapi import FakeMidapi
-from sandbox.vtrix import FakeVtrix
-from tests.helpers import eventually, make_settings
-
-ALICE = Actor(1, 10, 20)
-BOB = Actor(2, 10, 20)
+from tests.helpers import eventually
+from tests.service_rig import ALICE, BOB, Setup, build
 
 
-@dataclass
-class Setup:
-    service: TaskService
-    store: Store
-    engine: Engine
-    members: MemberSettings
-    fake: FakeMidapi | FakeVtrix
-
-    async def press(self, actor: Actor, grid: str, index: int) -> Reply:
-        """A V button, with the presser's settings as the button reads them."""
-        return await self.service.press(actor, grid, index, self.members.get(actor.user_id))
-
-    async def grid(self, actor: Actor = ALICE, prompt: str = "a harbour at dawn") -> str:
-        reply = await self.service.imagine(actor, prompt)
-        assert reply.task is not None
-
-        async def done() -> bool:
-            task = await self.store.get(reply.task.id)  # type: ignore[union-attr]
-            return task is not None and task.state == "succeeded"
-
-        await eventually(done)
-        return reply.task.id
-
-
-async def build(
-    tmp_path: Path, session: aiohttp.ClientSession, fake: FakeMidapi | FakeVtrix, **env: str
-) -> Setup:
-    settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env)
-    store = await open_store(settings.database)
-    if isinstance(fake, FakeMidapi):
-        provider = MidapiClient(session, api_key="test-key", base_url=fake.base_url)
-    else:
-        provider = VtrixClient(session, api_key="test-key", base_url=fake.base_url)  # type: ignore[assignment]
-    engine = Engine(store, provider, settings)
-    engine.start()
-    quota = Quota(store, settings)
-    admission = Admission(store, provider.name, provider.capabilities, settings)
-    members = MemberSettings(store)
-    await members.load()
-    service = TaskService(store, engine, provider, admission, quota, members)
-    return Setup(service, store, engine, members, fake)
-
-
-@pytest.fixture
-async def midapi_setup(
-    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi
-) -> AsyncIterator[Setup]:
-    built = await build(tmp_path, session, fake_midapi)
-    yield built
-    await built.engine.stop()
-    await built.store.close()
-
-
-@pytest.fixture
-async def vtrix_setup(
-    tmp_path: Path, session: aiohttp.ClientSession, fake_vtrix: FakeVtrix
-) -> AsyncIterator[Setup]:
-    built = await build(tmp_path, session, fake_vtrix, MJ_PROVIDER="vtrix")
-    yield built
-    await built.engine.stop()
-    await built.store.close()
-
-
-async def test_imagine_answer(midapi_setup: Setup) -> None:
-    reply = await midapi_setup.service.imagine(ALICE, "a red kite")
+async def test_imagine_answer(setup: Setup) -> None:
+    reply = await setup.service.imagine(ALICE, "a red kite")
     assert reply.content.startswith("Started `") and "(imagine)" in reply.content
     assert "I'll post the result in this channel" in reply.content
 
@@ -102,23 +30,23 @@ async def test_press_is_logged_under_the_presser_with_their_strength(vtrix_setup
     assert f"(V2 subtle of {grid})" in reply.content
 
 
-async def test_repeated_press_says_already_working(midapi_setup: Setup) -> None:
-    grid = await midapi_setup.grid()
-    midapi_setup.fake.duration_s = 5
-    first = await midapi_setup.press(BOB, grid, 1)
-    again = await midapi_setup.press(BOB, grid, 1)
+async def test_repeated_press_says_already_working(setup: Setup) -> None:
+    grid = await setup.grid()
+    setup.fake.duration_s = 5
+    first = await setup.press(BOB, grid, 1)
+    again = await setup.press(BOB, grid, 1)
     assert again.content.startswith("Already working on it") and first.task and first.task.id in again.content
 
 
-async def test_over_the_cap_the_answer_gives_the_queue_position(midapi_setup: Setup) -> None:
-    midapi_setup.fake.duration_s = 5
+async def test_over_the_cap_the_answer_gives_the_queue_position(setup: Setup) -> None:
+    setup.fake.duration_s = 5
     for n in range(3):
-        await midapi_setup.service.imagine(ALICE, f"p{n}")
-    fourth = await midapi_setup.service.imagine(ALICE, "p4")
-    fifth = await midapi_setup.service.imagine(ALICE, "p5")
+        await setup.service.imagine(ALICE, f"p{n}")
+    fourth = await setup.service.imagine(ALICE, "p4")
+    fifth = await setup.service.imagine(ALICE, "p5")
     assert fourth.content.startswith("Queued `") and "number 1 in your queue" in fourth.content
     assert "number 2 in your queue" in fifth.content and "starts by itself" in fifth.content
-    assert len(midapi_setup.fake.creates()) == 3
+    assert len(setup.fake.creates()) == 3
 
 
 async def test_a_full_queue_lists_unfinished_tasks(
@@ -136,44 +64,44 @@ async def test_a_full_queue_lists_unfinished_tasks(
         await setup.store.close()
 
 
-async def test_unknown_grid_press_suggests_a_new_grid(midapi_setup: Setup) -> None:
+async def test_unknown_grid_press_suggests_a_new_grid(setup: Setup) -> None:
     with pytest.raises(BotError, match=r"no longer in my task log.*/imagine"):
-        await midapi_setup.press(ALICE, "zzzzzz", 1)
+        await setup.press(ALICE, "zzzzzz", 1)
 
 
-async def test_unfinished_grid_cannot_be_varied(midapi_setup: Setup) -> None:
-    midapi_setup.fake.duration_s = 5
-    task = (await midapi_setup.service.imagine(ALICE, "slow")).task
+async def test_unfinished_grid_cannot_be_varied(setup: Setup) -> None:
+    setup.fake.duration_s = 5
+    task = (await setup.service.imagine(ALICE, "slow")).task
     assert task is not None
     with pytest.raises(BotError, match=r"has submitted|has running|has queued"):
-        await midapi_setup.press(BOB, task.id, 1)
+        await setup.press(BOB, task.id, 1)
 
 
-async def test_vary_by_provider_id_the_bot_does_not_know(midapi_setup: Setup) -> None:
-    seeded = midapi_setup.fake.seed_task("an old grid from elsewhere")
-    reply = await midapi_setup.service.vary(ALICE, seeded.task_id, 3, "strong", None)
+async def test_vary_by_provider_id_the_bot_does_not_know(setup: Setup) -> None:
+    seeded = setup.fake.seed_task("an old grid from elsewhere")
+    reply = await setup.service.vary(ALICE, seeded.task_id, 3, "strong", None)
     assert reply.task is not None and reply.task.parent_provider_task_id == seeded.task_id
     assert "has no variation strength, so `strong` was ignored" in reply.content
-    assert midapi_setup.fake.calls("vary")[0].body["imageIndex"] == 2
+    assert setup.fake.calls("vary")[0].body["imageIndex"] == 2
 
 
-async def test_vary_refuses_an_id_nobody_knows_without_a_create(midapi_setup: Setup) -> None:
+async def test_vary_refuses_an_id_nobody_knows_without_a_create(setup: Setup) -> None:
     with pytest.raises(BotError, match="Neither I nor the provider know"):
-        await midapi_setup.service.vary(ALICE, "no-such-task", 1, "strong", None)
-    assert midapi_setup.fake.creates() == []
+        await setup.service.vary(ALICE, "no-such-task", 1, "strong", None)
+    assert setup.fake.creates() == []
 
 
-async def test_vary_refuses_a_failed_provider_task(midapi_setup: Setup) -> None:
-    failed = midapi_setup.fake.seed_task("bad [fail]")
+async def test_vary_refuses_a_failed_provider_task(setup: Setup) -> None:
+    failed = setup.fake.seed_task("bad [fail]")
     with pytest.raises(BotError, match="has failed"):
-        await midapi_setup.service.vary(ALICE, failed.task_id, 1, "strong", None)
-    assert midapi_setup.fake.creates() == []
+        await setup.service.vary(ALICE, failed.task_id, 1, "strong", None)
+    assert setup.fake.creates() == []
 
 
-async def test_remix_on_midapi_is_unsupported(midapi_setup: Setup) -> None:
-    grid = await midapi_setup.grid()
+async def test_remix_on_midapi_is_unsupported(setup: Setup) -> None:
+    grid = await setup.grid()
     with pytest.raises(Unsupported, match="Remix is not available with midapi"):
-        await midapi_setup.service.vary(ALICE, grid, 1, "strong", "new words")
+        await setup.service.vary(ALICE, grid, 1, "strong", "new words")
 
 
 async def test_remix_too_long_is_refused_locally(vtrix_setup: Setup) -> None:
@@ -184,11 +112,11 @@ async def test_remix_too_long_is_refused_locally(vtrix_setup: Setup) -> None:
     assert vtrix_setup.fake.calls("vary") == []
 
 
-async def test_failed_create_is_a_clear_error(midapi_setup: Setup) -> None:
-    assert isinstance(midapi_setup.fake, FakeMidapi)
-    midapi_setup.fake.credits = 0
+async def test_failed_create_is_a_clear_error(setup: Setup) -> None:
+    assert isinstance(setup.fake, FakeMidapi)
+    setup.fake.credits = 0
     with pytest.raises(BotError) as caught:
-        await midapi_setup.service.imagine(ALICE, "x")
+        await setup.service.imagine(ALICE, "x")
     assert "could not start" in caught.value.user_message and "out of credits" in caught.value.user_message
 
 
@@ -200,10 +128,10 @@ async def test_settings_are_independent(vtrix_setup: Setup) -> None:
     assert "strength **subtle**" in await vtrix_setup.service.update_settings(ALICE.user_id, None, None)
 
 
-async def test_settings_on_midapi_say_remix_is_unavailable(midapi_setup: Setup) -> None:
-    text = await midapi_setup.service.update_settings(ALICE.user_id, None, True)
+async def test_settings_on_midapi_say_remix_is_unavailable(setup: Setup) -> None:
+    text = await setup.service.update_settings(ALICE.user_id, None, True)
     assert "remix **off**" in text and "Remix is unavailable with midapi" in text
-    assert not midapi_setup.members.get(ALICE.user_id).remix
+    assert not setup.members.get(ALICE.user_id).remix
 
 
 async def test_remix_prefill_uses_the_grids_remix_prompt(vtrix_setup: Setup) -> None:
@@ -220,40 +148,40 @@ async def _state(setup: Setup, task_id: str, state: str) -> bool:
     return task is not None and task.state == state
 
 
-async def test_tasks_page_and_filter(midapi_setup: Setup) -> None:
-    midapi_setup.fake.duration_s = 0
+async def test_tasks_page_and_filter(setup: Setup) -> None:
+    setup.fake.duration_s = 0
     for n in range(3):
-        await midapi_setup.grid(prompt=f"prompt {n}")
-    page = await midapi_setup.service.tasks_page(ALICE.user_id, ALICE.guild_id)
+        await setup.grid(prompt=f"prompt {n}")
+    page = await setup.service.tasks_page(ALICE.user_id, ALICE.guild_id)
     assert page.pages == 1 and "**Your tasks** · page 1/1 · 3 in all" in page.content
     assert page.content.index("prompt 2") < page.content.index("prompt 0")
     assert "imagine" in page.content and "done" in page.content
-    failed = await midapi_setup.service.tasks_page(ALICE.user_id, ALICE.guild_id, "failed")
+    failed = await setup.service.tasks_page(ALICE.user_id, ALICE.guild_id, "failed")
     assert "No failed tasks." in failed.content
-    empty = await midapi_setup.service.tasks_page(BOB.user_id, BOB.guild_id)
+    empty = await setup.service.tasks_page(BOB.user_id, BOB.guild_id)
     assert "Nothing here yet" in empty.content
 
 
-async def test_task_detail_is_private(midapi_setup: Setup) -> None:
-    grid = await midapi_setup.grid()
-    assert f"**Task `{grid}`**" in await midapi_setup.service.task_detail(ALICE.user_id, grid)
+async def test_task_detail_is_private(setup: Setup) -> None:
+    grid = await setup.grid()
+    assert f"**Task `{grid}`**" in await setup.service.task_detail(ALICE.user_id, grid)
     with pytest.raises(BotError, match=f"No task `{grid}` in your log"):
-        await midapi_setup.service.task_detail(BOB.user_id, grid)
+        await setup.service.task_detail(BOB.user_id, grid)
 
 
-async def test_reroll_reuses_the_prompt(midapi_setup: Setup) -> None:
-    grid = await midapi_setup.grid(prompt="roll me again")
-    reply = await midapi_setup.service.reroll(BOB, grid)
+async def test_reroll_reuses_the_prompt(setup: Setup) -> None:
+    grid = await setup.grid(prompt="roll me again")
+    reply = await setup.service.reroll(BOB, grid)
     assert (
         reply.task is not None and reply.task.prompt == "roll me again" and reply.task.user_id == BOB.user_id
     )
     await asyncio.sleep(0)
 
 
-async def test_provider_lookup_waits_out_a_provider_pause(midapi_setup: Setup) -> None:
-    seeded = midapi_setup.fake.seed_task("elsewhere")
-    midapi_setup.engine.pause.until = time.time() + 30
+async def test_provider_lookup_waits_out_a_provider_pause(setup: Setup) -> None:
+    seeded = setup.fake.seed_task("elsewhere")
+    setup.engine.pause.until = time.time() + 30
     with pytest.raises(BotError) as caught:
-        await midapi_setup.service.vary(ALICE, seeded.task_id, 1, "strong", None)
+        await setup.service.vary(ALICE, seeded.task_id, 1, "strong", None)
     assert "try again in about 30 seconds" in caught.value.user_message
-    assert midapi_setup.fake.requests == []
+    assert setup.fake.requests == []

@@ -57,10 +57,6 @@ class InFlight:
                     await self._clear.wait()
 
     # --- shutdown --------------------------------------------------------------------------------
-    @property
-    def working(self) -> int:
-        return len(self._working)
-
     async def drain(self, grace_s: float) -> None:
         """Wait for the work of every acknowledged interaction, up to `grace_s` seconds."""
         current = asyncio.current_task()

@@ -212,16 +212,13 @@ class Engine:
             # Claimed work waits for slots: a finishing check wakes the loop when more is wanted,
             # so the schedule need not be read; only the batch's writes have a deadline.
             timeout = FLUSH_EVERY_S if len(self.batch) else 1.0
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            return
-        next_at = await self._next_wake_at()
-        timeout = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now))
-        if len(self.batch):
-            timeout = min(timeout, FLUSH_EVERY_S)
-        if self.pause.active(now):
-            timeout = min(5.0, max(timeout, self.pause.seconds_left(now)))
+        else:
+            next_at = await self._next_wake_at()
+            timeout = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now))
+            if len(self.batch):
+                timeout = min(timeout, FLUSH_EVERY_S)
+            if self.pause.active(now):
+                timeout = min(5.0, max(timeout, self.pause.seconds_left(now)))
         renew_at = self.leases.renew_at(self._in_flight())
         if renew_at is not None:
             timeout = min(timeout, max(0.0, renew_at - now))
