@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from bot.providers import Provider
 from bot.providers.midapi import MidapiClient
 from bot.providers.vtrix import VtrixClient
 from bot.store import Store, Task, open_store
+from bot.store.models import TaskState, new_short_id
+from bot.store.sqlite import SqliteStore
 from bot.tasks import Admission, Admitted, Engine, Outbox, SubmitRequest
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
@@ -67,6 +70,29 @@ class Rig:
             return task if task and task.finished and task.delivered else None
 
         return await eventually(done, timeout=10)  # type: ignore[no-any-return]
+
+    async def seed_running(self, count: int, **row: object) -> list[str]:
+        """`count` tasks running at the provider and due now, written in one statement (a backlog,
+        as after a restart), each known to the fake; `row` overrides columns. Returns their ids."""
+        assert isinstance(self.store, SqliteStore)
+        now = time.time()
+        rows = []
+        for n in range(count):
+            values: dict[str, object] = {
+                "id": new_short_id(), "provider": "midapi", "kind": "imagine", "prompt": f"seeded {n}",
+                "request_key": f"seed{n}", "user_id": 5000 + n, "guild_id": 10, "channel_id": 20,
+                "state": TaskState.RUNNING.value, "created_at": now, "submitted_at": now,
+                "next_check_at": now, "last_progress_at": now,
+                "provider_task_id": self.fake.new_task("imagine", f"seeded {n}").task_id,
+            }  # fmt: skip
+            values.update(row)
+            rows.append(values)
+        columns = list(rows[0])
+        await self.store.db.executemany(
+            f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})", rows
+        )
+        self.engine.wake()
+        return [str(values["id"]) for values in rows]
 
 
 async def build(

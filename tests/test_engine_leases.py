@@ -6,8 +6,11 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from bot.store import Task
 from bot.tasks.leases import Leases
+from bot.tasks.pacing import MAX_AHEAD
 from sandbox.midapi import FakeMidapi
 from tests.engine_rig import build
 from tests.helpers import eventually
@@ -53,5 +56,38 @@ async def test_an_engine_whose_slots_are_busy_leaves_due_work_to_other_processes
         fake_midapi.release_held()
         assert (await rig.finished(second.id)).state == "succeeded"
         assert (await rig.finished(first.id)).state == "succeeded"
+    finally:
+        await rig.close()
+
+
+async def test_a_backlog_is_claimed_further_ahead_and_a_trickle_a_slot_s_worth_at_a_time(
+    tmp_path: Path, session: aiohttp.ClientSession, fake_midapi: FakeMidapi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After a restart with thousands due, claiming a slot's worth at a time would cost a store round
+    # trip (and on SQLite a synced commit) per handful of reads; with little due, claiming small keeps
+    # work spread over every process.
+    rig = await build(tmp_path, session, fake_midapi, ENGINE_CONCURRENCY="2")
+    limits: list[int] = []
+    claim = rig.store.claim_due
+
+    async def recording(owner: str, now: float, limit: int, lease_s: float) -> list[Task]:
+        limits.append(limit)
+        return await claim(owner, now, limit, lease_s)
+
+    monkeypatch.setattr(rig.store, "claim_due", recording)
+    try:
+        for n in range(3):
+            await rig.finished((await rig.imagine(f"trickle {n}")).id)
+        assert limits and max(limits) <= 2 * 2
+        backlog = await rig.seed_running(300)
+        for task_id in backlog:
+            await rig.finished(task_id)
+        assert max(limits) > 2 * 2 * 2  # grew past twice the trickle's claim
+        assert max(limits) <= 2 + 2 * MAX_AHEAD  # and stays bounded
+        after = len(limits)
+        await rig.finished((await rig.imagine("trickle again")).id)
+        assert limits[after:] and max(limits[after:]) <= 2 * 2
+        leased = [t for t in [await rig.store.get(i) for i in backlog] if t is not None and t.claimed_by]
+        assert leased == []  # every lease of the backlog went back
     finally:
         await rig.close()

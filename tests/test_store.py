@@ -3,11 +3,13 @@ file and once on PostgreSQL (the `store` fixture in conftest), and both must giv
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
 
 from bot.store import AdmitRules, NewTask, Refused, Store, TaskState
+from bot.store.models import TASK_COLUMNS
 
 
 def new(user: int = 1, key: str = "k", guild: int | None = 10, **fields: object) -> NewTask:
@@ -207,3 +209,15 @@ async def test_admit_refusals_name_the_limit_and_figures(store: Store) -> None:
     with pytest.raises(Refused) as paused:
         await store.admit(new(user=4, key="e"), rules(), now=14.0)
     assert paused.value.reason == "paused"
+
+
+async def test_a_task_read_back_has_exactly_the_dataclass_fields(store: Store) -> None:
+    # `Task.from_row` fills a whole row straight into the instance (no __init__), so the table's
+    # columns must be the dataclass's fields, name for name, on every backend.
+    task = await store.insert_task(new())
+    await store.update(task.id, provider_task_id="P-9", result_urls=("u",), cost=Decimal("0.5"))
+    read = await store.get(task.id)
+    assert read is not None
+    assert sorted(vars(read)) == sorted(TASK_COLUMNS)
+    assert dataclasses.replace(read) == read  # the same values through the checked constructor
+    assert read.state == TaskState.QUEUED and read.result_urls == ("u",) and read.cost == Decimal("0.5")

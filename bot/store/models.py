@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
@@ -111,15 +112,25 @@ class Task:
         return self.remix_prompt or self.prompt
 
     @classmethod
-    def from_row(cls, row: dict[str, object]) -> Task:
+    def from_row(cls, row: Mapping[str, object]) -> Task:
+        """A task from a whole row of `tasks` (every column, as `SELECT *` / `RETURNING *` give it)."""
         values = dict(row)
         urls = values["result_urls"]
         # Most rows read are unfinished tasks with no results: skip the JSON parse for those.
         values["result_urls"] = tuple(json.loads(str(urls))) if urls and urls != "[]" else ()
-        values["cost"] = Decimal(str(values["cost"])) if values["cost"] is not None else None
+        cost = values["cost"]
+        values["cost"] = Decimal(str(cost)) if cost is not None else None
         values["create_uncertain"] = bool(values["create_uncertain"])
         values["state"] = TaskState(str(values["state"]))
-        return cls(**values)  # type: ignore[arg-type]
+        if len(values) != len(TASK_COLUMNS):
+            return cls(**values)  # type: ignore[arg-type]  # a partial row: the dataclass checks it
+        # The engine reads thousands of rows a second under load, and a frozen dataclass's __init__
+        # assigns its 37 fields one `object.__setattr__` at a time: filling the instance's dict
+        # directly is 2.5x faster. The row has exactly the dataclass's fields (the table and the
+        # class are kept in step, and a test holds them to it).
+        task = object.__new__(cls)
+        task.__dict__.update(values)
+        return task
 
 
 TASK_COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(Task))

@@ -7,9 +7,9 @@ processes on one PostgreSQL database every task is followed by exactly one of th
 process's tasks are taken over when its leases run out. The loop wakes at the earliest due time or
 at once on an event (a new task, a callback, a signal from another process), runs due work
 concurrently up to `ENGINE_CONCURRENCY`, and sends no provider request while the provider asks us to
-wait. A tick claims a slot's worth more than it can start at once: the extra waits in memory and
-starts the moment a slot frees, so under load a tick (and its store round trips) serves many reads,
-not one. What one check does is `follow.Follower`'s job; telling other processes is `Broadcast`'s.
+wait. A tick claims a slot's worth more than it can start at once (more during a backlog; `pacing`
+says how much): the extra waits in memory and starts the moment a slot frees, so under load a tick
+(and its store round trips) serves many reads, not one. What one check does is `follow.Follower`'s job; telling other processes is `Broadcast`'s.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .batch import WriteBatch
 from .broadcast import Broadcast
 from .follow import RECONCILE_WINDOW_S, CallbackUrlFn, Follower, UpdateFn
 from .leases import Leases
+from .pacing import Pacing
 from .schedule import ProviderPause
 from .storewatch import StoreWatch
 
@@ -84,6 +85,7 @@ class Engine:
             self.batch,
             wake=self.wake,
             on_pause=lambda: self.broadcast.pause(self.pause.until, self.pause.reason or "paused"),
+            on_finish=lambda: self.pacing.ended_here(),
             on_update=on_update,
             callback_url=callback_url,
             metrics=metrics,
@@ -95,6 +97,7 @@ class Engine:
         self._ready: deque[Task] = deque()
         self.leases = Leases(settings.lease_s)
         self.broadcast = Broadcast(store)
+        self.pacing = Pacing(settings.engine_concurrency)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -259,16 +262,15 @@ class Engine:
         if self.metrics:
             self.metrics.provider_paused.set(1 if paused else 0)
         started = 0
-        concurrency = self.settings.engine_concurrency
-        # Enough to fill the free slots now and every slot once more; small, so that with several
-        # processes the work spreads over all of them. None while every slot is busy: slots stuck
-        # on a slow provider must not hold work another process could do.
-        free = concurrency - len(self._work)
-        wanted = free + concurrency - len(self._ready) if free > 0 else 0
+        wanted = self.pacing.wanted(len(self._work), len(self._ready))
+        busy = wanted == 0 or self.pacing.backlog
         if paused:
             self._hand_back_ready()
+            busy = False  # no checks to claim: deliveries (Discord's side) go on as usual
         elif wanted > 0:
             due = await self.store.claim_due(self.owner, now, wanted, self.settings.lease_s)
+            self.pacing.claimed(wanted, len(due))
+            busy = self.pacing.backlog
             for task in due:
                 if f"check:{task.id}" in self._work or self.storewatch.held(task.id, now):
                     self.batch.release([task.id])
@@ -280,19 +282,25 @@ class Engine:
             elif not self._ready:
                 self._set_lag(0.0)  # nothing due: the engine is on schedule
         started += self._start_ready()
-        if self.deliver is not None:
-            claimed = await self.store.claim_undelivered(
-                self.owner, now, self.settings.engine_concurrency * 2, self.settings.lease_s
-            )
-            for task in claimed:
-                if f"deliver:{task.id}" in self._work or self.storewatch.held(task.id, now):
-                    self.batch.release([task.id])
-                    continue
-                self._spawn(f"deliver:{task.id}", self.deliver(task))
-                started += 1
-            self.leases.claimed((task.id for task in claimed), now)
-            self.state.claimed += len(claimed)
+        if self.deliver is not None and self.pacing.look_for_deliveries(now, busy=busy):
+            started += await self._claim_deliveries(now)
         self.state.inflight = len(self._work)
+        return started
+
+    async def _claim_deliveries(self, now: float) -> int:
+        assert self.deliver is not None
+        claimed = await self.store.claim_undelivered(
+            self.owner, now, self.settings.engine_concurrency * 2, self.settings.lease_s
+        )
+        started = 0
+        for task in claimed:
+            if f"deliver:{task.id}" in self._work or self.storewatch.held(task.id, now):
+                self.batch.release([task.id])
+                continue
+            self._spawn(f"deliver:{task.id}", self.deliver(task))
+            started += 1
+        self.leases.claimed((task.id for task in claimed), now)
+        self.state.claimed += len(claimed)
         return started
 
     def _start_ready(self) -> int:

@@ -54,6 +54,7 @@ class Follower:
         *,
         wake: Callable[[], None],
         on_pause: Callable[[], None] | None = None,
+        on_finish: Callable[[], None] | None = None,
         on_update: UpdateFn | None,
         callback_url: CallbackUrlFn | None,
         metrics: Metrics | None,
@@ -65,6 +66,7 @@ class Follower:
         self.pause = pause
         self.batch = batch
         self.on_pause = on_pause
+        self.on_finish = on_finish  # a task ended here: its result is to be delivered
         self.wake = wake  # the engine's wake-up, so work made due here starts at once
         self.on_update = on_update
         self.callback_url = callback_url
@@ -338,6 +340,8 @@ class Follower:
         else:
             fields["next_delivery_at"] = now
         task = await self.store.update(task.id, **fields)
+        if not delivered and self.on_finish is not None:
+            self.on_finish()
         if self.metrics and task.provider_task_id:
             self.metrics.status_reads.observe(task.status_reads)
         log.info("task %s: %s", task.id, ending)
