@@ -28,6 +28,7 @@ from .store import open_store
 from .store.models import Task
 from .tasks.admission import Admission
 from .tasks.engine import Engine
+from .tasks.grids import RecentGrids
 from .tasks.members import MemberSettings
 from .tasks.outbox import Outbox
 from .tasks.quota import Quota
@@ -83,6 +84,8 @@ async def run(settings: Settings) -> int:
             # member's private reply: tell the others so the holder can show the move.
             shared = settings.database.kind == "postgres"
 
+            grids = RecentGrids()
+
             def wire(bot: MJBot) -> Services:
                 async def on_update(task: Task, position: int) -> None:
                     await bot.tracker.update(task, position)
@@ -90,6 +93,7 @@ async def run(settings: Settings) -> int:
                         engine.broadcast.send("task", task.id)
 
                 def on_recorded(task: Task) -> None:
+                    grids.remember(task)  # a press on it opens the remix editor with no I/O
                     if shared:
                         engine.broadcast.send("task", task.id)
 
@@ -105,7 +109,7 @@ async def run(settings: Settings) -> int:
                 )
                 quota = Quota(store, settings)
                 admission = Admission(store, provider.name, provider.capabilities, settings)
-                tasks = TaskService(store, engine, provider, admission, quota, members)
+                tasks = TaskService(store, engine, provider, admission, quota, members, grids)
                 return Services(
                     settings, store, engine, provider, metrics, tasks, quota, members, session, deliverer
                 )

@@ -6,9 +6,11 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.config import Settings, load_settings
+from bot.store import Task, TaskState
 
 
 def make_settings(**env: str) -> Settings:
@@ -43,3 +45,47 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+# A task record for pure policy tests: a running imagine; `task_record` varies it.
+TASK = Task(
+    id="a1b2c3",
+    provider="midapi",
+    provider_task_id="p",
+    kind="imagine",
+    parent_id=None,
+    parent_provider_task_id=None,
+    image_index=None,
+    strength=None,
+    prompt="x",
+    remix_prompt=None,
+    request_key="k",
+    user_id=1,
+    guild_id=1,
+    channel_id=1,
+    state=TaskState.RUNNING,
+    progress=0,
+    error_code=None,
+    error_message=None,
+    result_urls=(),
+    result_message_id=None,
+    cost=None,
+    create_started_at=None,
+    create_uncertain=False,
+    status_reads=0,
+    poll_count=0,
+    created_at=1000.0,
+    submitted_at=1000.0,
+    last_checked_at=None,
+    next_check_at=None,
+    last_progress_at=None,
+    finished_at=None,
+    delivered_at=None,
+    delivery_attempts=0,
+    next_delivery_at=None,
+    delivery_error=None,
+)
+
+
+def task_record(task_id: str, **fields: Any) -> Task:
+    return replace(TASK, id=task_id, **fields)

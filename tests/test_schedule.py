@@ -7,46 +7,10 @@ from dataclasses import replace
 import pytest
 
 from bot.messages import timeout_message
-from bot.store import Task, TaskState
 from bot.tasks.schedule import DurationModel, Learned, pause_length, poll_gap, quantile
+from tests.helpers import TASK
 
-BASE = Task(
-    id="a1b2c3",
-    provider="midapi",
-    provider_task_id="p",
-    kind="imagine",
-    parent_id=None,
-    parent_provider_task_id=None,
-    image_index=None,
-    strength=None,
-    prompt="x",
-    remix_prompt=None,
-    request_key="k",
-    user_id=1,
-    guild_id=1,
-    channel_id=1,
-    state=TaskState.RUNNING,
-    progress=0,
-    error_code=None,
-    error_message=None,
-    result_urls=(),
-    result_message_id=None,
-    cost=None,
-    create_started_at=None,
-    create_uncertain=False,
-    status_reads=0,
-    poll_count=0,
-    created_at=1000.0,
-    submitted_at=1000.0,
-    last_checked_at=None,
-    next_check_at=None,
-    last_progress_at=None,
-    finished_at=None,
-    delivered_at=None,
-    delivery_attempts=0,
-    next_delivery_at=None,
-    delivery_error=None,
-)
+BASE = TASK
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,11 @@ import aiohttp
 import pytest
 
 from bot.errors import BotError, TooManyActive, Unsupported
+from bot.store import TaskState
+from bot.tasks.admission import GRID_MAX_AGE_S
+from bot.tasks.grids import RecentGrids
 from sandbox.midapi import FakeMidapi
-from tests.helpers import eventually
+from tests.helpers import eventually, task_record
 from tests.service_rig import ALICE, BOB, Setup, build
 
 
@@ -141,6 +144,38 @@ async def test_remix_prefill_uses_the_grids_remix_prompt(vtrix_setup: Setup) -> 
     await eventually(lambda: _state(vtrix_setup, child.id, "succeeded"))
     assert await vtrix_setup.service.remix_prefill(child.id) == "remixed words"
     assert await vtrix_setup.service.remix_prefill(grid) == "base prompt"
+
+
+async def test_the_remix_editor_text_of_a_grid_read_lately_is_at_hand_without_the_store(
+    vtrix_setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The editor must be the press's first answer: for a grid this process posted or read lately its
+    # text comes from memory, so no store read (queued behind a burst's writes) goes before it.
+    grid = await vtrix_setup.grid(prompt="base prompt")
+    assert vtrix_setup.service.prefill_at_hand(grid) is None  # never read or delivered here yet
+    await vtrix_setup.press(ALICE, grid, 2)
+    assert vtrix_setup.service.prefill_at_hand(grid) == "base prompt"
+
+    async def refused(task_id: str) -> None:
+        raise AssertionError("the store was read")
+
+    monkeypatch.setattr(vtrix_setup.store, "get", refused)
+    assert await vtrix_setup.service.remix_prefill(grid) == "base prompt"
+
+
+def test_recent_grids_keep_varyable_grids_newest_last_and_forget_old_ones() -> None:
+    grids = RecentGrids(kept=2)
+    now = time.time()
+    done = dict(state=TaskState.SUCCEEDED, provider_task_id="p", finished_at=now)
+    grids.remember(task_record("a", prompt="first", **done))
+    grids.remember(task_record("u", kind="upscale", prompt="single image", **done))
+    grids.remember(task_record("f", prompt="failed", state=TaskState.FAILED, finished_at=now))
+    assert grids.prompt("a") == "first" and grids.prompt("u") is None and grids.prompt("f") is None
+    grids.remember(task_record("b", prompt="second", remix_prompt="remixed", **done))
+    grids.remember(task_record("c", prompt="third", **done))
+    assert grids.prompt("a") is None and grids.prompt("b") == "remixed" and len(grids) == 2
+    assert grids.prompt("c", now=now + GRID_MAX_AGE_S + 1) is None  # too old to vary: the store says why
+    assert len(grids) == 1
 
 
 async def _state(setup: Setup, task_id: str, state: str) -> bool:

@@ -19,6 +19,7 @@ from ..store.models import UNFINISHED, Strength, Task, TaskState, UserSettings
 from .actor import Actor
 from .admission import Admission, SubmitRequest, check_grid
 from .engine import Engine
+from .grids import RecentGrids
 from .members import MemberSettings
 from .quota import Quota
 
@@ -61,6 +62,7 @@ class TaskService:
         admission: Admission,
         quota: Quota,
         members: MemberSettings,
+        grids: RecentGrids | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -68,6 +70,7 @@ class TaskService:
         self.admission = admission
         self.quota = quota
         self.members = members
+        self.grids = grids if grids is not None else RecentGrids()
         self._lookups: dict[int, list[float]] = {}
 
     # --- creating --------------------------------------------------------------------------------
@@ -165,14 +168,21 @@ class TaskService:
             raise BotError(messages.REROLL_NO_PROMPT)
         return await self.imagine(actor, prompt)
 
+    def prefill_at_hand(self, task_id: str) -> str | None:
+        """The remix editor's text for this grid with no I/O, when the grid is kept in memory."""
+        return self.grids.prompt(task_id)
+
     async def remix_prefill(self, task_id: str) -> str:
-        return (await self._grid(task_id)).effective_prompt or ""
+        at_hand = self.grids.prompt(task_id)
+        return at_hand if at_hand is not None else (await self._grid(task_id)).effective_prompt or ""
 
     async def _grid(self, task_id: str) -> Task:
         parent = await self.store.get(task_id)
         if parent is None:
             raise BotError(messages.grid_gone(task_id))
-        return check_grid(parent)
+        grid = check_grid(parent)
+        self.grids.remember(grid)
+        return grid
 
     async def _submit(self, request: SubmitRequest) -> Reply:
         admitted = await self.admission.admit(request)
