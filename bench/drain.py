@@ -2,8 +2,9 @@
 process on SQLite — throughput per process and in total.
 
 Each row starts from a fresh store holding 10,000 running tasks, all due now, each already finished
-at the loopback midapi fake (which runs here, in the benchmark's own process): one status read
-finishes a task, and nothing is delivered (no Discord; the engine gets no delivery hook). Each
+at the loopback midapi fake (which runs here, in the benchmark's own process, and answers each read
+after PROVIDER_LATENCY_S, as across a network): one status read finishes a task, and nothing is
+delivered (no Discord; the engine gets no delivery hook). Each
 engine process is `python -m bench.drain_worker`: the bot's own `Engine` and `PostgresStore` (or
 `SqliteStore`), claiming work with leases as the bot does. All processes of a row start at one
 agreed moment; the row's time runs from then to the last `finished_at` in the store.
@@ -39,6 +40,11 @@ from sandbox.world import PROVIDER_KEY
 
 NAME = "drain"
 TASKS = 10_000
+# Each status read answers after this long, as a provider across a network does (real ones take
+# 100-400 ms): what a process's slots wait on, and what more processes overlap. With an instant fake
+# the fake, PostgreSQL and the engines would all compete for the same two cores, and the figure
+# would measure the machine's CPU, not how the work is shared.
+PROVIDER_LATENCY_S = 0.02
 PROCESSES = (1, 2, 3)
 CAP_S = 90.0
 # Time for the workers to start Python and open the store before the agreed moment.
@@ -165,6 +171,7 @@ async def measure() -> Figures:
     figures: Figures = {}
     fake = FakeMidapi(api_key=PROVIDER_KEY)
     fake.reports_progress = False
+    fake.latency_s = PROVIDER_LATENCY_S
     await fake.start()
     scratch = Path(tempfile.mkdtemp(prefix="mjbot-bench-drain-"))
     try:

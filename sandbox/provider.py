@@ -93,6 +93,8 @@ class FakeProviderServer:
         self.tasks: dict[str, FakeTask] = {}
         self.requests: list[LoggedRequest] = []
         self.faults: dict[str, list[Fault]] = {"create": [], "status": [], "any": []}
+        # Every API answer waits this long first, as across a network (an await: no CPU spent).
+        self.latency_s = 0.0
         self.callbacks_posted: list[tuple[str, dict[str, Any], int]] = []
         self.image_size = 128
         self.broken_files: set[str] = set()  # task ids whose files answer 404
@@ -230,6 +232,8 @@ class FakeProviderServer:
                 self.authorized(request),
             )
         )
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         category = "status" if call == "status" else "create"
         queue = self.faults[category] or self.faults["any"]
         if queue:
