@@ -112,7 +112,7 @@ async def floor_s(fake: FakeMidapi) -> float:
     )  # fmt: skip
     out, _ = await asyncio.wait_for(reader.communicate("\n".join(fake.tasks).encode()), RESUME_CAP_S * 2)
     for task in fake.tasks.values():
-        task.status_reads = 0
+        task.status_reads, task.first_read_at = 0, None
     return float(out.decode().strip() or "nan")
 
 
@@ -142,7 +142,9 @@ async def resume(discord: FakeDiscord, count: int, guild: int, channel: int) -> 
             if first and time.monotonic() - first > RESUME_CAP_S:
                 break
         figures["startup_s"] = (first or time.monotonic()) - spawned
-        figures["resume_s"] = (all_read - first) if all_read and first else float("inf")
+        # Timed at the provider, read by read: finer than this loop's 50 ms look.
+        reads = [t.first_read_at for t in tasks if t.first_read_at is not None]
+        figures["resume_s"] = (max(reads) - min(reads)) if all_read and reads else float("inf")
         figures["read_once"] = float(sum(1 for t in tasks if t.status_reads))
         resumed = time.monotonic()
         catching_up: list[float] = []

@@ -150,7 +150,7 @@ class FakeMidapi(FakeProviderServer):
         task = self.tasks.get(request.query.get("taskId", ""))
         if task is None:
             return envelope(404, "task not found")
-        task.status_reads += 1
+        task.read()
         now = time.monotonic()
         data: dict[str, Any] = {
             "taskId": task.task_id,

@@ -61,7 +61,14 @@ class FakeTask:
     images: int = 4
     callback_sent: bool = False
     status_reads: int = 0
+    first_read_at: float | None = None  # monotonic
     stuck: bool = False
+
+    def read(self) -> None:
+        """A status read of this task answered now."""
+        self.status_reads += 1
+        if self.first_read_at is None:
+            self.first_read_at = time.monotonic()
 
     def elapsed(self, now: float) -> float:
         return now - self.created_at

@@ -184,5 +184,5 @@ class FakeVtrix(FakeProviderServer):
         task = self.tasks.get(request.match_info["task_id"])
         if task is None:
             return self._error(404, "task not found", status=404)
-        task.status_reads += 1
+        task.read()
         return json_answer(self._wrap(self._record(task, time.monotonic())))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 
 import pytest
 
-from bot import messages
+from bot import heap, messages
 from bot.callbacks import CallbackTokens
 from bot.logs import JsonFormatter, RedactSecrets
 
@@ -59,3 +60,11 @@ def test_resets_in_names_midnight_utc() -> None:
 
 def test_prompts_show_their_markdown_literally() -> None:
     assert messages.quoted("**bold** _it_", 100) == "\\*\\*bold\\*\\* \\_it\\_"
+
+
+def test_settling_the_heap_freezes_what_lives_at_start() -> None:
+    try:
+        heap.settle()
+        assert gc.get_freeze_count() > 0  # full collections no longer walk these
+    finally:
+        gc.unfreeze()

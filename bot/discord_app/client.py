@@ -14,7 +14,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from .. import messages
+from .. import heap, messages
 from ..config import Settings
 from ..metrics import Metrics
 from ..providers.base import Provider
@@ -103,6 +103,7 @@ class MJBot(commands.AutoShardedBot):
         self.tracker = ProgressTracker()
         self.in_flight = InFlight()
         self.accepting = True
+        self._settled = False  # the heap is settled once, at the first READY
         self.services = wire(self)
 
     async def setup_hook(self) -> None:
@@ -171,6 +172,9 @@ class MJBot(commands.AutoShardedBot):
         # Logged on every start so an operator who lost the link can add the bot to another server.
         if self.application_id is not None:
             log.info("add the bot to a server with %s", invite_url(self.application_id))
+        if not self._settled:
+            self._settled = True
+            heap.settle()
 
     async def close(self) -> None:
         self.accepting = False

@@ -117,7 +117,9 @@ class Follower:
             last_progress_at=now,
             next_check_at=now if early else now + first_read,
         )
-        await self.notify(task)
+        if not answered:
+            # Otherwise the member's interaction is answered with this task by the caller, here.
+            await self.notify(task)
         return task
 
     async def _send_create(self, task: Task, callback: str | None) -> str:
