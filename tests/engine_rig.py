@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from bot.callbacks import CallbackTokens
 from bot.config import Settings
 from bot.errors import UndeliverableError
 from bot.metrics import Metrics
@@ -18,6 +22,7 @@ from bot.store import Store, Task, open_store
 from bot.store.models import TaskState, new_short_id
 from bot.store.sqlite import SqliteStore
 from bot.tasks import Admission, Admitted, Engine, Outbox, SubmitRequest
+from bot.web import WebServer
 from sandbox.midapi import FakeMidapi
 from sandbox.vtrix import FakeVtrix
 from tests.helpers import eventually, make_settings
@@ -118,3 +123,25 @@ async def build(
     engine.start()
     admission = Admission(store, provider.name, provider.capabilities, settings)
     return Rig(store, engine, admission, fake, deliveries, tmp_path / "bot.sqlite3", settings, session)
+
+
+@contextlib.asynccontextmanager
+async def served(
+    rig: Rig, store: Any = None, *, engine_uses_it: bool = False
+) -> AsyncIterator[tuple[WebServer, CallbackTokens]]:
+    """The web server that takes the rig's callbacks, and the tokens in their URLs (`store`: another
+    store behind the server). With `engine_uses_it`, creates name this server as their callback
+    URL. The server stops and the rig closes on the way out."""
+    server = WebServer(
+        engine=rig.engine, store=store or rig.store, metrics=Metrics(), tokens=None, max_lag_s=60
+    )
+    await server.start("127.0.0.1", 0)
+    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", rig.fake.name)
+    server.tokens = tokens
+    if engine_uses_it:
+        rig.engine.follower.callback_url = tokens.url
+    try:
+        yield server, tokens
+    finally:
+        await server.stop()
+        await rig.close()

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 
 from bot.callbacks import CallbackTokens
-from bot.metrics import Metrics
 from bot.store import Task
 from bot.web import WebServer
 from sandbox.midapi import FakeMidapi
-from tests.engine_rig import Rig, build
+from tests.engine_rig import Rig, build, served
 from tests.helpers import eventually
 
 
-@contextlib.asynccontextmanager
-async def callbacks_on(rig: Rig) -> AsyncIterator[tuple[WebServer, CallbackTokens]]:
-    """The rig's engine with callbacks on: the web server that takes them and the tokens in their
-    URLs. The server stops and the rig closes on the way out."""
-    server = WebServer(engine=rig.engine, store=rig.store, metrics=Metrics(), tokens=None, max_lag_s=60)
-    await server.start("127.0.0.1", 0)
-    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", "midapi")
-    server.tokens = tokens
-    rig.engine.follower.callback_url = tokens.url
-    try:
-        yield server, tokens
-    finally:
-        await server.stop()
-        await rig.close()
+def callbacks_on(rig: Rig) -> contextlib.AbstractAsyncContextManager[tuple[WebServer, CallbackTokens]]:
+    """The rig's engine with callbacks on: the web server that takes them and the tokens in their URLs."""
+    return served(rig, engine_uses_it=True)
 
 
 async def test_callback_wakes_task_and_forged_one_is_404(

@@ -152,9 +152,9 @@ async def test_the_remix_editor_text_of_a_grid_read_lately_is_at_hand_without_th
     # The editor must be the press's first answer: for a grid this process posted or read lately its
     # text comes from memory, so no store read (queued behind a burst's writes) goes before it.
     grid = await vtrix_setup.grid(prompt="base prompt")
-    assert vtrix_setup.service.prefill_at_hand(grid) is None  # never read or delivered here yet
+    assert vtrix_setup.service.grids.prompt(grid) is None  # never read or delivered here yet
     await vtrix_setup.press(ALICE, grid, 2)
-    assert vtrix_setup.service.prefill_at_hand(grid) == "base prompt"
+    assert vtrix_setup.service.grids.prompt(grid) == "base prompt"
 
     async def refused(task_id: str) -> None:
         raise AssertionError("the store was read")

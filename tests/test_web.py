@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -15,29 +13,12 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bot.callbacks import CallbackTokens
-from bot.metrics import Metrics
 from bot.store import Store
-from bot.web import CALLBACK_MIN_INTERVAL_S, WebServer
+from bot.web import CALLBACK_MIN_INTERVAL_S
 from bot.web_limits import LogThrottle
 from sandbox.midapi import FakeMidapi
-from tests.engine_rig import Rig, build
+from tests.engine_rig import build, served
 from tests.helpers import eventually
-
-
-@contextlib.asynccontextmanager
-async def served(rig: Rig, store: Any = None) -> AsyncIterator[tuple[WebServer, CallbackTokens]]:
-    server = WebServer(
-        engine=rig.engine, store=store or rig.store, metrics=Metrics(), tokens=None, max_lag_s=60
-    )
-    await server.start("127.0.0.1", 0)
-    tokens = CallbackTokens("a-long-callback-secret", f"http://127.0.0.1:{server.port}", rig.fake.name)
-    server.tokens = tokens
-    try:
-        yield server, tokens
-    finally:
-        await server.stop()
-        await rig.close()
 
 
 async def test_a_callback_body_sent_in_two_writes_is_read_whole(

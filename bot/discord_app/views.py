@@ -67,18 +67,16 @@ class VaryButton(_GridButton, template=rf"vary:{TASK}:(?P<index>[1-4])"):
         settings = services.members.get(interaction.user.id)
         where = f"V{self.index} on {self.task_id}"
         if settings.remix and services.provider.capabilities.remix:
-            # A modal must be the first answer: its text comes from memory for a grid this process
-            # posted or read lately; for an older one, from one quick local read before it.
-            prefill = services.tasks.prefill_at_hand(self.task_id)
-            if prefill is None:
-                try:
-                    async with asyncio.timeout(1.5):
-                        prefill = await services.tasks.remix_prefill(self.task_id)
-                except TimeoutError:
-                    prefill = ""
-                except Exception as exc:
-                    await report_error(interaction, exc, where)
-                    return
+            try:
+                # A modal must be the first answer: its text comes from memory for a grid this
+                # process posted or read lately; for an older one, from one quick local read.
+                async with asyncio.timeout(1.5):
+                    prefill = await services.tasks.remix_prefill(self.task_id)
+            except TimeoutError:
+                prefill = ""
+            except Exception as exc:
+                await report_error(interaction, exc, where)
+                return
             await interaction.response.send_modal(RemixModal(self.task_id, self.index, prefill))
             return
         await submit_from(

@@ -76,14 +76,20 @@ def clean(text: str | None) -> str | None:
     return text.replace("\t", " ").replace("\r", " ").translate(_INVISIBLE)
 
 
+def grid_expired(finished_at: float | None, now: float | None = None) -> bool:
+    """Past the age at which the provider no longer keeps a grid's images."""
+    if not finished_at:
+        return False
+    return (time.time() if now is None else now) - finished_at > GRID_MAX_AGE_S
+
+
 def check_grid(task: Task, now: float | None = None) -> Task:
     """A grid whose images can be varied or upscaled: succeeded, and young enough to still exist."""
     if task.kind == "upscale":
         raise BotError(messages.not_a_grid(task))
     if task.state != TaskState.SUCCEEDED or not task.provider_task_id:
         raise BotError(messages.grid_unusable(task))
-    now = time.time() if now is None else now
-    if task.finished_at and now - task.finished_at > GRID_MAX_AGE_S:
+    if grid_expired(task.finished_at, now):
         raise BotError(messages.grid_too_old(task.id))
     return task
 

@@ -9,7 +9,8 @@ at once on an event (a new task, a callback, a signal from another process), run
 concurrently up to `ENGINE_CONCURRENCY`, and sends no provider request while the provider asks us to
 wait. A tick claims a slot's worth more than it can start at once (more during a backlog; `pacing`
 says how much): the extra waits in memory and starts the moment a slot frees, so under load a tick
-(and its store round trips) serves many reads, not one. What one check does is `follow.Follower`'s job; telling other processes is `Broadcast`'s.
+(and its store round trips) serves many reads, not one. What one check does is `follow.Follower`'s
+job; telling other processes is `Broadcast`'s.
 """
 
 from __future__ import annotations
@@ -263,14 +264,11 @@ class Engine:
             self.metrics.provider_paused.set(1 if paused else 0)
         started = 0
         wanted = self.pacing.wanted(len(self._work), len(self._ready))
-        busy = wanted == 0 or self.pacing.backlog
         if paused:
             self._hand_back_ready()
-            busy = False  # no checks to claim: deliveries (Discord's side) go on as usual
         elif wanted > 0:
             due = await self.store.claim_due(self.owner, now, wanted, self.settings.lease_s)
             self.pacing.claimed(wanted, len(due))
-            busy = self.pacing.backlog
             for task in due:
                 if f"check:{task.id}" in self._work or self.storewatch.held(task.id, now):
                     self.batch.release([task.id])
@@ -282,6 +280,8 @@ class Engine:
             elif not self._ready:
                 self._set_lag(0.0)  # nothing due: the engine is on schedule
         started += self._start_ready()
+        # While paused there are no checks to claim: deliveries (Discord's side) go on as usual.
+        busy = self.pacing.busy and not paused
         if self.deliver is not None and self.pacing.look_for_deliveries(now, busy=busy):
             started += await self._claim_deliveries(now)
         self.state.inflight = len(self._work)

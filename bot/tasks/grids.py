@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 
 from ..store.models import Task, TaskState
-from .admission import GRID_MAX_AGE_S
+from .admission import grid_expired
 
 KEPT = 4096
 
@@ -40,7 +40,7 @@ class RecentGrids:
         if kept is None:
             return None
         prompt, finished_at = kept
-        if (time.time() if now is None else now) - finished_at > GRID_MAX_AGE_S:
+        if grid_expired(finished_at, now):
             del self._prompts[task_id]
             return None
         return prompt

@@ -24,6 +24,7 @@ class Pacing:
         self.concurrency = concurrency
         self.ahead = concurrency
         self.backlog = False
+        self.full = False  # the last `wanted` claimed nothing: slots busy or enough claimed ahead
         self._deliveries_owed = True  # one look at start: results the last process left
         self._next_sweep_at = 0.0
 
@@ -31,11 +32,16 @@ class Pacing:
         """How many due checks to claim now, with `busy` slots working and `ready` claimed ones
         waiting for a slot."""
         free = self.concurrency - busy
-        if free <= 0:
-            return 0
-        if self.backlog and ready < self.concurrency:
+        if free > 0 and self.backlog and ready < self.concurrency:
             self.ahead = min(self.concurrency * MAX_AHEAD, self.ahead * 2)
-        return max(0, free + self.ahead - ready)
+        wanted = max(0, free + self.ahead - ready) if free > 0 else 0
+        self.full = wanted == 0
+        return wanted
+
+    @property
+    def busy(self) -> bool:
+        """Working through more than it can start: deliveries are looked for less often."""
+        return self.full or self.backlog
 
     def claimed(self, wanted: int, got: int) -> None:
         self.backlog = got == wanted

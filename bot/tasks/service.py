@@ -168,11 +168,8 @@ class TaskService:
             raise BotError(messages.REROLL_NO_PROMPT)
         return await self.imagine(actor, prompt)
 
-    def prefill_at_hand(self, task_id: str) -> str | None:
-        """The remix editor's text for this grid with no I/O, when the grid is kept in memory."""
-        return self.grids.prompt(task_id)
-
     async def remix_prefill(self, task_id: str) -> str:
+        """The remix editor's text: from memory (no await at all) for a grid kept in `grids`."""
         at_hand = self.grids.prompt(task_id)
         return at_hand if at_hand is not None else (await self._grid(task_id)).effective_prompt or ""
 
